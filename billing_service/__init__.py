@@ -1,0 +1,55 @@
+"""billing_service: Stripe subscription billing behind a small HTTP API."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from billing_service.config import engine_options, load_settings, validate_settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment (then ``config_overrides``), validated before
+    anything else is set up, so a misconfigured deploy fails at start, naming the variable."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(load_settings(os.environ, app.instance_path))
+    if config_overrides:
+        app.config.from_mapping(config_overrides)
+    validate_settings(app.config)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    _configure_logging(app)
+
+    from billing_service import cli, models  # noqa: F401  (models register their tables)
+    from billing_service.auth import register_token_errors
+    from billing_service.billing import bp as billing_bp
+    from billing_service.errors import register_error_handlers
+    from billing_service.extensions import db, jwt, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    jwt.init_app(app)
+    register_token_errors(jwt)
+    register_error_handlers(app)
+    app.register_blueprint(billing_bp)
+    cli.init_app(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    app.logger.setLevel(logging.INFO)
+    # Alembic announces every plugin it loads at INFO: noise on each `flask db upgrade`.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

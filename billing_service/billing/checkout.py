@@ -1,0 +1,61 @@
+"""Starting a subscription: one Stripe customer per user, no second live subscription."""
+
+from __future__ import annotations
+
+from billing_service import repository
+from billing_service.billing import urls
+from billing_service.errors import ApiError
+from billing_service.models import User
+from billing_service.repository import plans, users
+from billing_service.stripe_client import stripe_api
+from billing_service.subscriptions import SUBSCRIBED_STATUSES
+
+
+def start_checkout(user: User, price_id: str) -> str:
+    """Create a Checkout Session for ``price_id``; returns the URL to send the user to."""
+    if plans.find_active_by_price(price_id) is None:
+        raise ApiError(400, "Unknown price_id")
+    if user.subscription_status in SUBSCRIBED_STATUSES:
+        raise ApiError(
+            409,
+            f"You already have a {user.subscription_status} subscription; change or cancel it in "
+            "the billing portal (POST /api/billing/create-portal-session)",
+        )
+    customer_id = ensure_customer(user.id)
+    return stripe_api().create_checkout_session(
+        customer_id=customer_id,
+        price_id=price_id,
+        user_id=user.id,
+        success_url=urls.checkout_success(),
+        cancel_url=urls.checkout_cancel(),
+    )
+
+
+def ensure_customer(user_id: str) -> str:
+    """The user's Stripe customer id, creating the customer exactly once.
+
+    The user's row stays locked while Stripe creates the customer, so concurrent first checkouts
+    queue behind the first one and then find its customer id. Stripe's idempotency key (from the
+    user id) covers what a row lock cannot: SQLite, and a commit that fails after Stripe succeeded.
+    Nothing is stored unless Stripe returned a customer.
+    """
+    user = users.lock(user_id)
+    try:
+        if user.stripe_customer_id is None:
+            if not user.email:
+                raise ApiError(
+                    400,
+                    "An email address is required to start a checkout: the access token "
+                    "needs an 'email' claim (or set one with 'flask users create')",
+                )
+            customer_id = stripe_api().create_customer(
+                user_id=user.id, email=user.email, name=user.name
+            )
+            users.set_customer(user, customer_id)
+        customer_id = user.stripe_customer_id
+        repository.commit()
+    except BaseException:
+        repository.rollback()
+        raise
+    assert customer_id is not None
+    return customer_id

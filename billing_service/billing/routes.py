@@ -1,0 +1,62 @@
+"""The billing API. Views are thin: parse input, call the domain, return JSON."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_jwt_extended import jwt_required
+
+from billing_service.billing import bp, urls
+from billing_service.billing.checkout import start_checkout
+from billing_service.billing.current_user import current_user
+from billing_service.billing.request_body import parse_body
+from billing_service.billing.schemas import (
+    CheckoutRequest,
+    PlanResponse,
+    SubscriptionResponse,
+    UrlResponse,
+)
+from billing_service.errors import ApiError
+from billing_service.repository import plans
+from billing_service.stripe_client import stripe_api
+from billing_service.webhooks.receiver import receive_webhook
+
+
+@bp.post("/create-checkout-session")
+@jwt_required()
+def create_checkout_session():
+    body = parse_body(CheckoutRequest)
+    url = start_checkout(current_user(), body.price_id)
+    return UrlResponse(url=url).model_dump()
+
+
+@bp.post("/create-portal-session")
+@jwt_required()
+def create_portal_session():
+    user = current_user()
+    if user.stripe_customer_id is None:
+        raise ApiError(400, "No billing account found")
+    url = stripe_api().create_portal_session(
+        customer_id=user.stripe_customer_id, return_url=urls.dashboard()
+    )
+    return UrlResponse(url=url).model_dump()
+
+
+@bp.get("/subscription")
+@jwt_required()
+def subscription():
+    user = current_user()
+    return SubscriptionResponse.model_validate(user, from_attributes=True).model_dump(mode="json")
+
+
+@bp.get("/plans")
+def list_plans():
+    return [
+        PlanResponse.model_validate(plan, from_attributes=True).model_dump()
+        for plan in plans.list_active()
+    ]
+
+
+@bp.post("/webhook")
+def webhook():
+    outcome = receive_webhook(request.get_data(), request.headers.get("Stripe-Signature"))
+    return {"received": True, "outcome": outcome}

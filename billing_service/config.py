@@ -1,0 +1,127 @@
+"""Settings from the environment, validated once at start-up.
+
+Nothing reads ``os.environ`` after :func:`load_settings`: the rest of the code reads ``app.config``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+# Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
+# Production refuses to start without a real secret.
+DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"
+
+# What production cannot run without. DATABASE_URL is not here: the embedded SQLite default is a
+# deliberate, supported choice for a single host.
+REQUIRED_IN_PRODUCTION = (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "JWT_SECRET_KEY",
+    "FRONTEND_URL",
+)
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the service; the message names the variable to fix."""
+
+
+def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Translate environment variables into Flask config keys."""
+    env_name = environ.get("BILLING_ENV", "production").strip().lower()
+    database_url = database_uri(environ.get("DATABASE_URL"), instance_path)
+    development = env_name == "development"
+    jwt_secret = _get(environ, "JWT_SECRET_KEY") or (
+        DEVELOPMENT_JWT_SECRET if development else None
+    )
+    return {
+        "BILLING_ENV": env_name,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "JWT_SECRET_KEY": jwt_secret,
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
+            seconds=_int(environ, "JWT_ACCESS_TOKEN_EXPIRES_SECONDS", 900)
+        ),
+        "STRIPE_SECRET_KEY": _get(environ, "STRIPE_SECRET_KEY"),
+        "STRIPE_WEBHOOK_SECRET": _get(environ, "STRIPE_WEBHOOK_SECRET"),
+        "STRIPE_API_BASE": _get(environ, "STRIPE_API_BASE"),
+        "STRIPE_WEBHOOK_TOLERANCE": _int(environ, "STRIPE_WEBHOOK_TOLERANCE", 300),
+        "STRIPE_TIMEOUT_SECONDS": _float(environ, "STRIPE_TIMEOUT_SECONDS", 10.0),
+        "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
+        "FRONTEND_URL": (_get(environ, "FRONTEND_URL") or _default_frontend(env_name)),
+        "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+    }
+
+
+def validate_settings(config: Mapping[str, Any]) -> None:
+    """Refuse to start with settings that would fail later, naming the variable to set."""
+    env_name = config["BILLING_ENV"]
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(f"BILLING_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env_name!r}")
+    if env_name == "production":
+        missing = [name for name in REQUIRED_IN_PRODUCTION if not config.get(name)]
+        if missing:
+            raise ConfigError(f"Missing required environment variable(s): {', '.join(missing)}")
+        if config["JWT_SECRET_KEY"] == DEVELOPMENT_JWT_SECRET:
+            raise ConfigError("JWT_SECRET_KEY is the development placeholder; set a real secret")
+    if not config.get("JWT_SECRET_KEY"):
+        raise ConfigError("Missing required environment variable(s): JWT_SECRET_KEY")
+    secret_key = config.get("STRIPE_SECRET_KEY")
+    if secret_key and not secret_key.startswith(("sk_", "rk_")):
+        raise ConfigError("STRIPE_SECRET_KEY must be a secret (sk_...) or restricted (rk_...) key")
+    webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
+    if webhook_secret and not webhook_secret.startswith("whsec_"):
+        raise ConfigError("STRIPE_WEBHOOK_SECRET must be an endpoint signing secret (whsec_...)")
+    frontend_url = config.get("FRONTEND_URL") or ""
+    if not frontend_url.startswith(("http://", "https://")):
+        raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")
+
+
+def database_uri(database_url: str | None, instance_path: str) -> str:
+    """SQLAlchemy URI for DATABASE_URL; PostgreSQL URLs are pointed at the psycopg 3 driver."""
+    if not database_url:
+        return "sqlite:///" + os.path.join(instance_path, "billing.db")
+    for prefix in ("postgres://", "postgresql://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    return database_url
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite"):
+        # Wait for a concurrent writer instead of failing at once with "database is locked".
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True}
+
+
+def _default_frontend(env_name: str) -> str | None:
+    return None if env_name == "production" else "http://localhost:3000"
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None

@@ -1,0 +1,44 @@
+"""Every error leaves the service as JSON ``{"detail": "..."}`` with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error a client should see, with its HTTP status."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def error_response(status: int, detail: str) -> tuple[Response, int]:
+    return jsonify(detail=detail), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return error_response(error.status, error.detail)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        response = error.get_response()
+        body, status = error_response(error.code or 500, error.description or error.name)
+        # Keep headers that carry meaning, such as Allow on a 405.
+        for name in ("Allow", "Retry-After"):
+            if name in response.headers:
+                body.headers[name] = response.headers[name]
+        return body, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        # The traceback goes to the log, never to the client.
+        log.exception("Unhandled error")
+        return error_response(500, "Internal server error")

@@ -1,0 +1,141 @@
+"""A thin wrapper over ``stripe.StripeClient``: only the calls we make, typed in and out.
+
+No module-level ``stripe.api_key``: each app holds its own client, built from its config, so two
+apps (or tests) in one process never share credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import stripe
+from flask import current_app
+from stripe.params import CustomerCreateParams
+from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+
+from billing_service.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+class StripeApi:
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        api_base: str | None = None,
+        timeout_seconds: float = 10.0,
+        max_network_retries: int = 2,
+    ):
+        base_addresses = {"api": api_base} if api_base else None
+        # The SDK retries connection errors, 409s and 5xx with backoff, and adds an idempotency key
+        # to every POST it retries, so a retry never creates a second object.
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses=base_addresses,  # type: ignore[arg-type]
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
+
+    def create_customer(self, *, user_id: str, email: str, name: str | None) -> str:
+        """Create the user's Stripe customer; returns its id.
+
+        The idempotency key is derived from the user id: two racing first checkouts (or a retry
+        after our commit failed) get the same customer back from Stripe instead of a duplicate.
+        """
+        params: CustomerCreateParams = {
+            "email": email,
+            "metadata": {"user_id": user_id},
+        }
+        if name:
+            params["name"] = name
+        with _calling_stripe("create customer"):
+            customer = self._client.v1.customers.create(
+                params=params, options={"idempotency_key": f"billing-service-customer-{user_id}"}
+            )
+        return customer.id
+
+    def create_checkout_session(
+        self,
+        *,
+        customer_id: str,
+        price_id: str,
+        user_id: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        """Create a subscription Checkout Session; returns the URL to send the user to."""
+        params: CheckoutSessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": user_id,
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "metadata": {"user_id": user_id},
+            # Also on the subscription, so its own events name the user.
+            "subscription_data": {"metadata": {"user_id": user_id}},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        with _calling_stripe("create checkout session"):
+            session = self._client.v1.checkout.sessions.create(params=params)
+        assert session.url is not None  # always set for hosted Checkout
+        return session.url
+
+    def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        """Create a Customer Portal session; returns its URL."""
+        with _calling_stripe("create portal session"):
+            session = self._client.v1.billing_portal.sessions.create(
+                params={"customer": customer_id, "return_url": return_url}
+            )
+        return session.url
+
+    def checkout_price_ids(self, session_id: str) -> list[str]:
+        """The price ids of a Checkout Session's line items (webhook payloads do not carry them)."""
+        with _calling_stripe("list checkout line items"):
+            items = self._client.v1.checkout.sessions.line_items.list(
+                session_id, params={"limit": 100}
+            )
+        return [item.price.id for item in items.data if item.price is not None]
+
+
+@contextmanager
+def _calling_stripe(action: str) -> Iterator[None]:
+    """Turn Stripe's failures into API errors a client can act on; log Stripe's request id."""
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+        log.warning(
+            "Stripe unavailable during %s: %s (request %s)",
+            action,
+            type(error).__name__,
+            error.request_id,
+        )
+        raise ApiError(503, "Stripe is unavailable; try again shortly") from error
+    except stripe.StripeError as error:
+        log.error(
+            "Stripe refused %s: %s %s (request %s)",
+            action,
+            error.http_status,
+            error.code or type(error).__name__,
+            error.request_id,
+        )
+        raise ApiError(502, "Stripe could not complete the request") from error
+
+
+def stripe_api() -> StripeApi:
+    """The app's Stripe client, created on first use; 503 when no key is configured."""
+    api = current_app.extensions.get("stripe_api")
+    if api is None:
+        secret_key = current_app.config.get("STRIPE_SECRET_KEY")
+        if not secret_key:
+            raise ApiError(503, "Stripe is not configured: set STRIPE_SECRET_KEY")
+        api = StripeApi(
+            secret_key,
+            api_base=current_app.config.get("STRIPE_API_BASE"),
+            timeout_seconds=current_app.config["STRIPE_TIMEOUT_SECONDS"],
+            max_network_retries=current_app.config["STRIPE_MAX_NETWORK_RETRIES"],
+        )
+        current_app.extensions["stripe_api"] = api
+    return api

@@ -1,0 +1,46 @@
+"""A verified Stripe event, as the handlers see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+class MalformedEvent(ValueError):
+    """The payload is signed but is not a Stripe event object."""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    created: datetime
+    livemode: bool
+    object: dict[str, Any]
+
+    @classmethod
+    def from_payload(cls, payload: object) -> WebhookEvent:
+        try:
+            assert isinstance(payload, dict) and payload.get("object") == "event"
+            event_id, event_type = payload["id"], payload["type"]
+            created, data_object = payload["created"], payload["data"]["object"]
+            assert isinstance(event_id, str) and event_id.startswith("evt_")
+            assert isinstance(event_type, str) and isinstance(data_object, dict)
+            assert isinstance(created, int) and not isinstance(created, bool)
+        except (AssertionError, KeyError, TypeError):
+            raise MalformedEvent("Invalid payload: not a Stripe event") from None
+        return cls(
+            id=event_id,
+            type=event_type,
+            created=datetime.fromtimestamp(created, UTC),
+            livemode=bool(payload.get("livemode")),
+            object=data_object,
+        )
+
+
+def object_id(value: object) -> str | None:
+    """The id of a reference that Stripe sends either as an id or as an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
