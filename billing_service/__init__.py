@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from billing_service.config import engine_options, load_settings, validate_settings
+from billing_service.config import apply_defaults, load_settings, validate_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -22,10 +22,8 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_settings(os.environ, app.instance_path))
     if config_overrides:
         app.config.from_mapping(config_overrides)
+    apply_defaults(app.config)
     validate_settings(app.config)
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    )
     os.makedirs(app.instance_path, exist_ok=True)
     _configure_logging(app)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from flask_jwt_extended import create_access_token
 
 from billing_service import repository
@@ -18,6 +18,7 @@ users_cli = AppGroup("users", help="Manage users.")
 
 
 @click.command("seed-plans")
+@with_appcontext
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def seed_plans(path: Path | None) -> None:
     """Upsert the plan catalogue from PATH (default: the plans.json shipped in the package).
@@ -55,6 +56,7 @@ def create_user(user_id: str, email: str | None, name: str | None) -> None:
 
 
 @click.command("dev-token")
+@with_appcontext
 @click.argument("user_id")
 @click.option("--email", help="Add an 'email' claim.")
 @click.option("--name", help="Add a 'name' claim.")

@@ -6,7 +6,7 @@ Nothing reads ``os.environ`` after :func:`load_settings`: the rest of the code r
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
 
@@ -52,9 +52,20 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_WEBHOOK_TOLERANCE": _int(environ, "STRIPE_WEBHOOK_TOLERANCE", 300),
         "STRIPE_TIMEOUT_SECONDS": _float(environ, "STRIPE_TIMEOUT_SECONDS", 10.0),
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
-        "FRONTEND_URL": (_get(environ, "FRONTEND_URL") or _default_frontend(env_name)),
+        "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
     }
+
+
+def apply_defaults(config: MutableMapping[str, Any]) -> None:
+    """Fill in the defaults that depend on the environment, once overrides are applied."""
+    if config["BILLING_ENV"] != "production":
+        if not config.get("FRONTEND_URL"):
+            config["FRONTEND_URL"] = "http://localhost:3000"
+        if not config.get("JWT_SECRET_KEY") and config["BILLING_ENV"] == "development":
+            config["JWT_SECRET_KEY"] = DEVELOPMENT_JWT_SECRET
+    if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
 
 
 def validate_settings(config: Mapping[str, Any]) -> None:
@@ -96,10 +107,6 @@ def engine_options(database_url: str) -> dict[str, Any]:
         # Wait for a concurrent writer instead of failing at once with "database is locked".
         return {"connect_args": {"timeout": 15}}
     return {"pool_pre_ping": True}
-
-
-def _default_frontend(env_name: str) -> str | None:
-    return None if env_name == "production" else "http://localhost:3000"
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

@@ -28,5 +28,11 @@ def insert_unless_present(model: type[db.Model], values: dict[str, Any], key: st
     """
     dialect = db.session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
-    return db.session.execute(statement).rowcount == 1
+    statement = (
+        insert(model.__table__)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(model.__table__.c[key])
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT whose defaults run in Python.
+    return db.session.execute(statement).first() is not None
