@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""The two set-up commands, needing nothing but Python 3.11+:
+
+    python3 dev.py run     install, migrate, seed the plans and serve on SQLite (development)
+    python3 dev.py test    install, lint, run the suite on SQLite, then on PostgreSQL
+
+The virtualenv lives in .venv and is reused while setup.cfg and pyproject.toml are unchanged.
+The PostgreSQL run uses TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test); it
+is skipped, with a message, when that server is unreachable, except with CI=true, where it is
+required.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 1 or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+def install() -> None:
+    """Create .venv and install the package with its test tools, unless already up to date."""
+    if sys.version_info < (3, 11):  # noqa: UP036  (dev.py runs on whatever python3 is)
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256(
+        b"".join((ROOT / name).read_bytes() for name in ("setup.cfg", "pyproject.toml"))
+    ).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print("Creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("Installing billing_service and its dependencies into .venv ...", flush=True)
+    run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]"])
+    stamp.write_text(digest)
+
+
+def run(command: list[object], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run([str(part) for part in command], cwd=ROOT, env=env)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def serve(args: list[str]) -> int:
+    install()
+    env = os.environ | {"BILLING_ENV": os.environ.get("BILLING_ENV", "development")}
+    flask = [PYTHON, "-m", "flask", "--app", "billing_service"]
+    run([*flask, "db", "upgrade"], env)
+    run([*flask, "seed-plans"], env)
+    port = os.environ.get("PORT", "5000")
+    print(f"Serving the billing API on http://127.0.0.1:{port}/api/billing/ (Ctrl+C to stop)")
+    with contextlib.suppress(KeyboardInterrupt):
+        run([*flask, "run", "--port", port, *args], env)
+    return 0
+
+
+def test(args: list[str]) -> int:
+    install()
+    run([PYTHON, "-m", "ruff", "check", "."])
+    run([PYTHON, "-m", "ruff", "format", "--check", "."])
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    print("\n== Test suite on SQLite ==", flush=True)
+    run([PYTHON, "-m", "pytest", *args], env)
+    postgres_url = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    problem = postgres_problem(postgres_url)
+    if problem:
+        if os.environ.get("CI") == "true":
+            print(f"PostgreSQL is required in CI and is unreachable: {problem}", file=sys.stderr)
+            return 1
+        print(f"\n== PostgreSQL run SKIPPED: {problem}\n   Set TEST_DATABASE_URL to run it.")
+        return 0
+    print(f"\n== Test suite on PostgreSQL ({postgres_url}) ==", flush=True)
+    run([PYTHON, "-m", "pytest", *args], env | {"TEST_DATABASE_URL": postgres_url})
+    return 0
+
+
+def postgres_problem(url: str) -> str | None:
+    """Why PostgreSQL at ``url`` cannot be used, or None when it can."""
+    probe = "import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()"
+    result = subprocess.run(
+        [str(PYTHON), "-c", probe, url], capture_output=True, text=True, cwd=ROOT
+    )
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+COMMANDS = {"run": serve, "test": test}
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

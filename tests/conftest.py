@@ -1,0 +1,231 @@
+"""Fixtures: the app on SQLite (default) or PostgreSQL (TEST_DATABASE_URL), a client, tokens,
+the local Stripe double and signed webhook deliveries."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_jwt_extended import create_access_token
+from flask_migrate import upgrade
+
+from billing_service import create_app, repository
+from billing_service.config import database_uri
+from billing_service.extensions import db
+from billing_service.models import Plan, StripeEvent, User
+from billing_service.plan_catalogue import default_catalogue_path, read_catalogue
+from billing_service.repository import plans
+from tests.stripe_double import StripeDouble, find_openapi_dir, sign_payload
+
+IN_CI = os.environ.get("CI") == "true"
+WEBHOOK_SECRET = "whsec_test_secret_for_the_suite"
+STRIPE_KEY = "sk_test_suite_key_0123456789"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef-0123456789"
+FRONTEND_URL = "https://app.example.com"
+NO_STRIPE = "http://127.0.0.1:9"
+PRO_PRICE = "price_pro_monthly_placeholder"
+TEAM_PRICE = "price_team_monthly_placeholder"
+
+
+def _test_database_uri(tmp_dir: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return database_uri(url, str(tmp_dir))
+    # A file, not :memory:, so threads and a second connection see the same database.
+    return "sqlite:///" + str(tmp_dir / "test.db")
+
+
+@pytest.fixture(scope="session")
+def openapi_dir() -> Path:
+    """Stripe's published spec and fixtures, from ../shared (never copied into the repo)."""
+    found = find_openapi_dir()
+    if found is None:
+        reason = "Stripe's OpenAPI spec and fixtures (../shared/stripe-openapi) are not present"
+        if IN_CI:
+            pytest.fail(reason + "; CI must have them")
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture(scope="session")
+def _double_server(openapi_dir: Path) -> Iterator[StripeDouble]:
+    double = StripeDouble(openapi_dir)
+    double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def stripe_double(_double_server: StripeDouble) -> Iterator[StripeDouble]:
+    """The local Stripe the service talks to; every request it got must match Stripe's spec."""
+    _double_server.reset()
+    yield _double_server
+    assert _double_server.violations == [], "the service sent requests Stripe would reject"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    tmp_dir = tmp_path_factory.mktemp("billing")
+    app = create_app(
+        {
+            "BILLING_ENV": "testing",
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": _test_database_uri(tmp_dir),
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            # Tests that do not ask for the double reach no Stripe: nothing listens on port 9.
+            "STRIPE_API_BASE": NO_STRIPE,
+            "STRIPE_MAX_NETWORK_RETRIES": 0,
+            "STRIPE_TIMEOUT_SECONDS": 5,
+            "FRONTEND_URL": FRONTEND_URL,
+        }
+    )
+    with app.app_context():
+        _reset_schema()
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _reset_schema() -> None:
+    """Drop every table, alembic_version included, so each run migrates from nothing."""
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as error:
+        pytest.exit(f"Test database unreachable ({db.engine.url.render_as_string()}): {error}", 3)
+    metadata = sa.MetaData()
+    metadata.reflect(db.engine)
+    metadata.drop_all(db.engine)
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(app: Flask) -> Iterator[None]:
+    yield
+    with app.app_context():
+        db.session.remove()
+        for model in (StripeEvent, User, Plan):
+            db.session.execute(sa.delete(model))
+        db.session.commit()
+        app.extensions.pop("stripe_api", None)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def use_double(app: Flask, stripe_double: StripeDouble) -> Iterator[StripeDouble]:
+    """Point the service's Stripe client at the double for this test."""
+    app.config["STRIPE_API_BASE"] = stripe_double.url
+    app.extensions.pop("stripe_api", None)
+    yield stripe_double
+    app.config["STRIPE_API_BASE"] = NO_STRIPE
+    app.extensions.pop("stripe_api", None)
+
+
+TokenFor = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def token_for(app: Flask) -> TokenFor:
+    """``token_for("u1", email=...)`` -> headers carrying a valid access token for that user."""
+
+    def make(user_id: str, **claims: Any) -> dict[str, str]:
+        with app.app_context():
+            token = create_access_token(identity=user_id, additional_claims=claims)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def seeded_plans(app: Flask) -> list[dict[str, Any]]:
+    """The default catalogue (free, pro, team), seeded."""
+    entries = read_catalogue(default_catalogue_path())
+    with app.app_context():
+        plans.replace_catalogue(entries)
+        repository.commit()
+    return entries
+
+
+class Database:
+    """Reads and writes rows outside any request, as an operator's SQL would."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        with self.app.app_context():
+            user = db.session.get(User, user_id)
+            return None if user is None else _columns(user)
+
+    def add_user(self, user_id: str, **fields: Any) -> None:
+        with self.app.app_context():
+            db.session.add(User(id=user_id, **fields))
+            db.session.commit()
+
+    def count(self, model: type[db.Model]) -> int:
+        with self.app.app_context():
+            return db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        with self.app.app_context():
+            event = db.session.get(StripeEvent, event_id)
+            return None if event is None else _columns(event)
+
+    @property
+    def dialect(self) -> str:
+        with self.app.app_context():
+            return db.engine.dialect.name
+
+
+def _columns(row: db.Model) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in sa.inspect(row).mapper.column_attrs}
+
+
+@pytest.fixture
+def database(app: Flask) -> Database:
+    return Database(app)
+
+
+@pytest.fixture
+def send_event(client: FlaskClient) -> Callable[..., Any]:
+    """POST a Stripe event to the webhook, signed as Stripe signs it."""
+
+    def send(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None):
+        payload = json.dumps(event).encode()
+        return client.post(
+            "/api/billing/webhook",
+            data=payload,
+            headers={
+                "Stripe-Signature": sign_payload(payload, secret, timestamp),
+                "Content-Type": "application/json",
+            },
+        )
+
+    return send
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("TEST_DATABASE_URL", "").startswith(("postgres://", "postgresql")):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set TEST_DATABASE_URL")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,121 @@
+"""Access tokens: users come from the JWT; every token failure is a 401 with a JSON detail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+from flask_jwt_extended import create_access_token, create_refresh_token
+
+from tests.conftest import JWT_SECRET
+
+SUBSCRIPTION = "/api/billing/subscription"
+
+
+def test_a_new_user_is_free_and_created_from_the_token(client, token_for, database):
+    r = client.get(SUBSCRIPTION, headers=token_for("u1", email="ann@example.com", name="Ann"))
+    assert r.status_code == 200
+    assert r.json == {
+        "subscription_status": "free",
+        "subscription_tier": "free",
+        "stripe_customer_id": None,
+        "current_period_end": None,
+        "cancel_at_period_end": False,
+    }
+    user = database.user("u1")
+    assert (user["email"], user["name"]) == ("ann@example.com", "Ann")
+
+
+def test_claims_fill_in_missing_details_but_never_overwrite(client, token_for, database):
+    client.get(SUBSCRIPTION, headers=token_for("u1"))
+    assert database.user("u1")["email"] is None
+    client.get(SUBSCRIPTION, headers=token_for("u1", email="first@example.com"))
+    client.get(SUBSCRIPTION, headers=token_for("u1", email="second@example.com"))
+    assert database.user("u1")["email"] == "first@example.com"
+
+
+def test_subscription_shows_stored_state(client, token_for, database):
+    from datetime import UTC, datetime
+
+    database.add_user(
+        "u2",
+        email="b@example.com",
+        stripe_customer_id="cus_123",
+        stripe_subscription_id="sub_123",
+        subscription_status="active",
+        subscription_tier="pro",
+        current_period_end=datetime(2026, 12, 26, 12, 0, tzinfo=UTC),
+        cancel_at_period_end=True,
+    )
+    r = client.get(SUBSCRIPTION, headers=token_for("u2"))
+    assert r.json == {
+        "subscription_status": "active",
+        "subscription_tier": "pro",
+        "stripe_customer_id": "cus_123",
+        "current_period_end": "2026-12-26T12:00:00Z",
+        "cancel_at_period_end": True,
+    }
+
+
+def _token(app, **kwargs) -> str:
+    with app.app_context():
+        return create_access_token(identity="u1", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not.a.jwt"},
+        {"Authorization": "Basic dTE6cGFzcw=="},
+        {
+            "Authorization": "Bearer "
+            + pyjwt.encode({"sub": "u1"}, "another-key-entirely-0123456789abc")
+        },
+        {"Authorization": "Bearer " + pyjwt.encode({"sub": "u1", "type": "access"}, None, "none")},
+    ],
+    ids=["missing", "empty", "garbage", "basic", "other-key", "alg-none"],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", SUBSCRIPTION),
+        ("POST", "/api/billing/create-checkout-session"),
+        ("POST", "/api/billing/create-portal-session"),
+    ],
+)
+def test_bad_tokens_are_401_json(client, database, headers, method, path):
+    r = client.open(path, method=method, headers=headers, json={"price_id": "price_x"})
+    assert r.status_code == 401
+    assert set(r.json) == {"detail"}
+    assert database.user("u1") is None
+
+
+def test_expired_token_is_401(app, client):
+    token = _token(app, expires_delta=timedelta(seconds=-1))
+    r = client.get(SUBSCRIPTION, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert r.json == {"detail": "Access token has expired"}
+
+
+def test_refresh_token_is_not_an_access_token(app, client):
+    with app.app_context():
+        token = create_refresh_token(identity="u1")
+    r = client.get(SUBSCRIPTION, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert "access token" in r.json["detail"].lower()
+
+
+def test_non_string_email_claim_is_rejected(client, token_for, database):
+    r = client.get(SUBSCRIPTION, headers=token_for("u1", email=["a@example.com"]))
+    assert r.status_code == 401
+    assert database.user("u1") is None
+
+
+def test_error_bodies_never_echo_the_token(app, client):
+    token = _token(app, expires_delta=timedelta(seconds=-1))
+    r = client.get(SUBSCRIPTION, headers={"Authorization": f"Bearer {token}"})
+    assert token not in r.get_data(as_text=True)
+    assert JWT_SECRET not in r.get_data(as_text=True)
