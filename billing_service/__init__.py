@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy
 from flask import Flask
 
 from billing_service.config import apply_defaults, load_settings, validate_settings
@@ -31,9 +32,12 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from billing_service.auth import register_token_errors
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
-    from billing_service.extensions import db, jwt, migrate
+    from billing_service.extensions import configure_sqlite, db, jwt, migrate
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            sqlalchemy.event.listen(db.engine, "connect", configure_sqlite)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
     register_token_errors(jwt)

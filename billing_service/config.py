@@ -47,7 +47,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
             seconds=_int(environ, "JWT_ACCESS_TOKEN_EXPIRES_SECONDS", 900)
         ),
         "STRIPE_SECRET_KEY": _get(environ, "STRIPE_SECRET_KEY"),
+        # Several comma-separated secrets are accepted while an endpoint secret is rolled.
         "STRIPE_WEBHOOK_SECRET": _get(environ, "STRIPE_WEBHOOK_SECRET"),
+        "SUBSCRIPTION_SYNC_MODE": environ.get("SUBSCRIPTION_SYNC_MODE", "watermark").strip(),
         "STRIPE_API_BASE": _get(environ, "STRIPE_API_BASE"),
         "STRIPE_WEBHOOK_TOLERANCE": _int(environ, "STRIPE_WEBHOOK_TOLERANCE", 300),
         "STRIPE_TIMEOUT_SECONDS": _float(environ, "STRIPE_TIMEOUT_SECONDS", 10.0),
@@ -84,12 +86,28 @@ def validate_settings(config: Mapping[str, Any]) -> None:
     secret_key = config.get("STRIPE_SECRET_KEY")
     if secret_key and not secret_key.startswith(("sk_", "rk_")):
         raise ConfigError("STRIPE_SECRET_KEY must be a secret (sk_...) or restricted (rk_...) key")
-    webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
-    if webhook_secret and not webhook_secret.startswith("whsec_"):
-        raise ConfigError("STRIPE_WEBHOOK_SECRET must be an endpoint signing secret (whsec_...)")
+    if not all(secret.startswith("whsec_") for secret in webhook_secrets(config)):
+        raise ConfigError(
+            "STRIPE_WEBHOOK_SECRET must be endpoint signing secrets (whsec_...), comma-separated"
+        )
+    if config["SUBSCRIPTION_SYNC_MODE"] not in ("watermark", "refetch"):
+        raise ConfigError("SUBSCRIPTION_SYNC_MODE must be watermark or refetch")
+    if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
+        raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
     frontend_url = config.get("FRONTEND_URL") or ""
     if not frontend_url.startswith(("http://", "https://")):
         raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")
+
+
+def webhook_secrets(config: Mapping[str, Any]) -> list[str]:
+    """The webhook signing secrets: one, or several during a rotation."""
+    raw = config.get("STRIPE_WEBHOOK_SECRET") or ""
+    return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+
+def key_is_live(secret_key: str) -> bool:
+    """Whether a Stripe key is a live-mode key (sk_live_..., rk_live_...)."""
+    return secret_key.startswith(("sk_live_", "rk_live_"))
 
 
 def database_uri(database_url: str | None, instance_path: str) -> str:

@@ -25,3 +25,12 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
+
+
+def configure_sqlite(dbapi_connection, _connection_record) -> None:  # type: ignore[no-untyped-def]
+    """Per-connection SQLite settings: enforce foreign keys (off by default in SQLite) and use
+    write-ahead logging, so readers never wait for a writer (several gunicorn workers)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Integer, String, false, func, true
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+    true,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -97,18 +109,51 @@ class Plan(db.Model):
     display_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class Subscription(db.Model):
+    """One Stripe subscription as we last knew it, with the time that knowledge is from.
+
+    ``state_as_of`` is the watermark that makes event order irrelevant: a snapshot older than it
+    is stale and skipped (see ``subscription_sync``). A user can have several subscriptions over
+    time; the user's summary columns show the one that matters (see ``subscription_sync``).
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (CheckConstraint(_in("status", STATUSES[1:]), name="status_known"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    price_id: Mapped[str | None] = mapped_column(String(255))
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False, server_default=false())
+    stripe_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    state_as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+EVENT_STATUSES = ("processed", "ignored", "failed")
+
+
 class StripeEvent(db.Model):
-    """The ledger of Stripe events: its primary key makes a redelivered event a no-op."""
+    """The ledger of Stripe events: what arrived, what became of it, and the payload to replay.
+
+    Its primary key makes a redelivered event a no-op; a ``failed`` event is processed again
+    when Stripe retries it or an operator replays it.
+    """
 
     __tablename__ = "stripe_events"
-    __table_args__ = (
-        CheckConstraint(_in("outcome", ("processed", "ignored")), name="outcome_known"),
-    )
+    __table_args__ = (CheckConstraint(_in("status", EVENT_STATUSES), name="status_known"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(128))
-    stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     received_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
-    outcome: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 import stripe
 from flask import current_app
@@ -90,6 +92,33 @@ class StripeApi:
                 params={"customer": customer_id, "return_url": return_url}
             )
         return session.url
+
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """The subscription as Stripe has it now: the authority when events disagree."""
+        with _calling_stripe("retrieve subscription"):
+            return self._client.v1.subscriptions.retrieve(subscription_id).to_dict()
+
+    def customer_subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every subscription of a customer, ended ones included."""
+        with _calling_stripe("list subscriptions"):
+            page = self._client.v1.subscriptions.list(
+                params={"customer": customer_id, "status": "all", "limit": 100}
+            )
+            return [subscription.to_dict() for subscription in page.auto_paging_iter()]
+
+    def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
+        with _calling_stripe("retrieve checkout session"):
+            return self._client.v1.checkout.sessions.retrieve(session_id).to_dict()
+
+    def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
+        """Events Stripe created at or after ``since`` (its Events API keeps 30 days), newest
+        first, as Stripe lists them."""
+        with _calling_stripe("list events"):
+            page = self._client.v1.events.list(
+                params={"created": {"gte": int(since.timestamp())}, "limit": 100}
+            )
+            for event in page.auto_paging_iter():
+                yield event.to_dict()
 
     def checkout_price_ids(self, session_id: str) -> list[str]:
         """The price ids of a Checkout Session's line items (webhook payloads do not carry them)."""

@@ -19,7 +19,7 @@ from flask_migrate import upgrade
 from billing_service import create_app, repository
 from billing_service.config import database_uri
 from billing_service.extensions import db
-from billing_service.models import Plan, StripeEvent, User
+from billing_service.models import Plan, StripeEvent, Subscription, User
 from billing_service.plan_catalogue import default_catalogue_path, read_catalogue
 from billing_service.repository import plans
 from tests.stripe_double import StripeDouble, find_openapi_dir, sign_payload
@@ -113,7 +113,7 @@ def _clean_tables(app: Flask) -> Iterator[None]:
     yield
     with app.app_context():
         db.session.remove()
-        for model in (StripeEvent, User, Plan):
+        for model in (StripeEvent, Subscription, User, Plan):
             db.session.execute(sa.delete(model))
         db.session.commit()
         app.extensions.pop("stripe_api", None)

@@ -45,7 +45,7 @@ def test_first_checkout_creates_the_customer_and_a_subscription_session(
         "line_items": [{"price": PRO_PRICE, "quantity": "1"}],  # as sent: form-encoded
         "metadata": {"user_id": "u1"},
         "subscription_data": {"metadata": {"user_id": "u1"}},
-        "success_url": f"{FRONTEND_URL}/dashboard?success=true",
+        "success_url": f"{FRONTEND_URL}/dashboard?success=true&session_id={{CHECKOUT_SESSION_ID}}",
         "cancel_url": f"{FRONTEND_URL}/pricing?canceled=true",
     }
     [session] = use_double.checkout_sessions.values()

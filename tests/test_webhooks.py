@@ -10,144 +10,148 @@ import pytest
 
 from billing_service.models import StripeEvent
 from tests.conftest import PRO_PRICE, TEAM_PRICE, WEBHOOK_SECRET
-from tests.stripe_double import (
-    checkout_session_object,
-    invoice_object,
-    make_event,
-    sign_payload,
-    subscription_object,
-)
+from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription_event
+from tests.stripe_double import checkout_session_object, make_event, sign_payload
 
 WEBHOOK = "/api/billing/webhook"
-PERIOD_END = 1_798_000_000  # 2026-12-23
+
+
+def _state(database, user_id: str = "u1") -> tuple[str, str]:
+    user = database.user(user_id)
+    return user["subscription_status"], user["subscription_tier"]
 
 
 @pytest.fixture
-def subscriber(database, seeded_plans):
-    """u1, with a Stripe customer and an active pro subscription."""
-    database.add_user(
-        "u1",
-        email="u1@example.com",
-        stripe_customer_id="cus_u1",
-        stripe_subscription_id="sub_u1",
-        subscription_status="active",
-        subscription_tier="pro",
-    )
+def customer(database, seeded_plans):
+    """u1, with a Stripe customer and no subscription yet."""
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
     return "u1"
 
 
-def _subscription_event(event_type, *, status="active", price=PRO_PRICE, version="2022", **kw):
-    subscription = subscription_object(
-        id=kw.pop("id", "sub_u1"),
-        customer=kw.pop("customer", "cus_u1"),
-        price_id=price,
-        status=status,
-        current_period_end=PERIOD_END,
-        version=version,
-        **kw,
-    )
-    return make_event(event_type, subscription, version=version)
+@pytest.fixture
+def subscriber(customer, send_event, database):
+    """u1, subscribed to pro (told by a customer.subscription.created event at T0)."""
+    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
+    assert _state(database) == ("active", "pro")
+    return "u1"
+
+
+def _completed_session(**fields):
+    defaults = {
+        "id": "cs_test_1",
+        "customer": "cus_u1",
+        "client_reference_id": "u1",
+        "subscription": "sub_new",
+    }
+    return checkout_session_object(**(defaults | fields))
 
 
 # checkout.session.completed
 
 
-def test_checkout_completed_activates_the_tier_bought(
-    send_event, use_double, database, seeded_plans
-):
-    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
-    session = checkout_session_object(
-        id="cs_test_1", customer="cus_u1", client_reference_id="u1", subscription="sub_new"
-    )
+def test_checkout_completed_activates_the_tier_bought(send_event, use_double, customer, database):
+    session = _completed_session()
     use_double.put_checkout_session(session, price_ids=[TEAM_PRICE])
-    r = send_event(make_event("checkout.session.completed", session))
+    r = send_event(make_event("checkout.session.completed", session, created=T0))
     assert r.status_code == 200
-    user = database.user("u1")
-    assert (user["subscription_status"], user["subscription_tier"]) == ("active", "team")
-    assert user["stripe_subscription_id"] == "sub_new"
+    assert _state(database) == ("active", "team")
+    assert database.user("u1")["stripe_subscription_id"] == "sub_new"
     assert len(use_double.calls("GET", "/v1/checkout/sessions/cs_test_1/line_items")) == 1
 
 
-def test_checkout_completed_finds_the_user_by_customer(
-    send_event, use_double, database, seeded_plans
-):
-    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
-    session = checkout_session_object(
-        id="cs_test_2", customer="cus_u1", client_reference_id=None, subscription="sub_new"
-    )
+def test_checkout_completed_finds_the_user_by_customer(send_event, use_double, customer, database):
+    session = _completed_session(client_reference_id=None)
     use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
     assert send_event(make_event("checkout.session.completed", session)).status_code == 200
-    assert database.user("u1")["subscription_tier"] == "pro"
+    assert _state(database) == ("active", "pro")
 
 
 def test_checkout_completed_stores_the_customer_of_a_user_found_by_reference(
     send_event, use_double, database, seeded_plans
 ):
     database.add_user("u1", email="u1@example.com")
-    session = checkout_session_object(
-        id="cs_test_3", customer="cus_fresh", client_reference_id="u1", subscription="sub_new"
-    )
+    session = _completed_session(customer="cus_fresh")
     use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
     assert send_event(make_event("checkout.session.completed", session)).status_code == 200
     assert database.user("u1")["stripe_customer_id"] == "cus_fresh"
 
 
-def test_checkout_completed_with_unpaid_async_payment_grants_nothing_yet(
-    send_event, use_double, database, seeded_plans
+def test_checkout_session_of_another_customer_changes_nothing(
+    send_event, use_double, customer, database
 ):
-    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
-    session = checkout_session_object(
-        id="cs_test_4",
-        customer="cus_u1",
-        client_reference_id="u1",
-        subscription="sub_new",
-        payment_status="unpaid",
-    )
+    session = _completed_session(customer="cus_someone_else")
     use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
+    r = send_event(make_event("checkout.session.completed", session))
+    assert r.json["outcome"] == "ignored"
+    assert database.user("u1")["stripe_customer_id"] == "cus_u1"
+    assert _state(database) == ("free", "free")
+
+
+def test_unpaid_async_payment_grants_nothing_until_it_succeeds(
+    send_event, use_double, customer, database
+):
+    session = _completed_session(payment_status="unpaid")
+    use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
+    send_event(make_event("checkout.session.completed", session, created=T0))
+    assert _state(database) == ("incomplete", "free")
+    send_event(make_event("checkout.session.async_payment_succeeded", session, created=T0 + 60))
+    assert _state(database) == ("active", "pro")
+
+
+def test_async_payment_failure_leaves_the_subscription_incomplete(
+    send_event, use_double, customer, database
+):
+    session = _completed_session(payment_status="unpaid")
+    use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
+    send_event(make_event("checkout.session.completed", session, created=T0))
+    send_event(make_event("checkout.session.async_payment_failed", session, created=T0 + 60))
+    assert _state(database) == ("incomplete", "free")
+
+
+def test_checkout_for_a_trial_reads_the_subscription_from_stripe(
+    send_event, use_double, customer, database
+):
+    from tests.lifecycle import subscription
+
+    use_double.put_subscription(subscription(sub="sub_new", status="trialing"))
+    session = _completed_session(payment_status="no_payment_required")
     assert send_event(make_event("checkout.session.completed", session)).status_code == 200
-    user = database.user("u1")
-    assert (user["subscription_status"], user["subscription_tier"]) == ("incomplete", "free")
+    assert _state(database) == ("trialing", "pro")
+    assert database.user("u1")["current_period_end"] == datetime.fromtimestamp(PERIOD_END, UTC)
 
 
 def test_checkout_completed_for_an_unknown_price_fails_so_stripe_retries(
-    send_event, use_double, database, seeded_plans
+    send_event, use_double, customer, database
 ):
-    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
-    session = checkout_session_object(
-        id="cs_test_5", customer="cus_u1", client_reference_id="u1", subscription="sub_new"
-    )
+    session = _completed_session()
     use_double.put_checkout_session(session, price_ids=["price_not_in_catalogue"])
     event = make_event("checkout.session.completed", session)
     r = send_event(event)
     assert r.status_code == 500
-    assert database.user("u1")["subscription_status"] == "free"
-    assert database.event(event["id"]) is None  # not recorded: the retry will be processed
+    assert _state(database) == ("free", "free")
+    row = database.event(event["id"])
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "UnknownPrice" in row["last_error"]
 
 
-def test_payment_mode_checkout_is_ignored(send_event, database, seeded_plans, openapi_dir):
-    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
-    session = checkout_session_object(
-        id="cs_test_6",
-        customer="cus_u1",
-        client_reference_id="u1",
-        subscription=None,
-        mode="payment",
-    )
+def test_payment_mode_checkout_is_ignored(send_event, customer, database):
+    session = _completed_session(subscription=None, mode="payment")
     event = make_event("checkout.session.completed", session)
     assert send_event(event).status_code == 200
-    assert database.user("u1")["subscription_status"] == "free"
-    assert database.event(event["id"])["outcome"] == "ignored"
+    assert _state(database) == ("free", "free")
+    assert database.event(event["id"])["status"] == "ignored"
 
 
-# customer.subscription.updated
+# customer.subscription.*
 
 
 @pytest.mark.parametrize("version", ["2022", "2026"])
 def test_subscription_updated_stores_status_tier_and_period(
     send_event, subscriber, database, version
 ):
-    event = _subscription_event(
+    event = subscription_event(
         "customer.subscription.updated",
+        at=10,
         price=TEAM_PRICE,
         cancel_at_period_end=True,
         version=version,
@@ -165,117 +169,151 @@ def test_subscription_updated_stores_status_tier_and_period(
         ("trialing", "trialing", "pro"),
         ("past_due", "past_due", "pro"),
         ("unpaid", "unpaid", "free"),
+        ("incomplete", "incomplete", "free"),
         ("incomplete_expired", "incomplete_expired", "free"),
         ("paused", "paused", "free"),
         ("canceled", "cancelled", "free"),
     ],
 )
 def test_subscription_status_is_stored_in_one_spelling(
-    send_event, subscriber, database, stripe_status, status, tier
+    send_event, customer, database, stripe_status, status, tier
 ):
-    assert (
-        send_event(
-            _subscription_event("customer.subscription.updated", status=stripe_status)
-        ).status_code
-        == 200
-    )
-    user = database.user("u1")
-    assert (user["subscription_status"], user["subscription_tier"]) == (status, tier)
-
-
-def test_update_of_an_older_subscription_does_not_touch_the_live_one(
-    send_event, subscriber, database
-):
-    event = _subscription_event("customer.subscription.updated", id="sub_old", status="canceled")
+    event = subscription_event("customer.subscription.updated", at=0, status=stripe_status)
     assert send_event(event).status_code == 200
-    user = database.user("u1")
-    assert (user["stripe_subscription_id"], user["subscription_status"]) == ("sub_u1", "active")
+    assert _state(database) == (status, tier)
 
 
-# customer.subscription.deleted
+def test_subscription_created_in_the_dashboard_for_a_known_customer(send_event, customer, database):
+    event = subscription_event("customer.subscription.created", at=0, status="trialing")
+    assert send_event(event).json["outcome"] == "processed"
+    assert _state(database) == ("trialing", "pro")
+
+
+def test_subscription_found_by_metadata_when_the_customer_is_not_stored_yet(
+    send_event, database, seeded_plans
+):
+    database.add_user("u1", email="u1@example.com")
+    event = subscription_event(
+        "customer.subscription.created", at=0, customer="cus_new", metadata={"user_id": "u1"}
+    )
+    assert send_event(event).json["outcome"] == "processed"
+    assert database.user("u1")["stripe_customer_id"] == "cus_new"
+    assert _state(database) == ("active", "pro")
+
+
+def test_paused_and_resumed(send_event, subscriber, database):
+    send_event(subscription_event("customer.subscription.paused", at=10, status="paused"))
+    assert _state(database) == ("paused", "free")
+    send_event(subscription_event("customer.subscription.resumed", at=20, status="active"))
+    assert _state(database) == ("active", "pro")
 
 
 def test_subscription_deleted_returns_the_user_to_free(send_event, subscriber, database):
-    assert (
-        send_event(
-            _subscription_event("customer.subscription.deleted", status="canceled")
-        ).status_code
-        == 200
-    )
-    user = database.user("u1")
-    assert (user["subscription_status"], user["subscription_tier"]) == ("cancelled", "free")
-
-
-def test_deletion_of_an_older_subscription_is_ignored(send_event, subscriber, database):
-    event = _subscription_event("customer.subscription.deleted", id="sub_old", status="canceled")
+    event = subscription_event("customer.subscription.deleted", at=10, status="canceled")
     assert send_event(event).status_code == 200
-    assert database.user("u1")["subscription_status"] == "active"
-    assert database.event(event["id"])["outcome"] == "ignored"
+    assert _state(database) == ("cancelled", "free")
 
 
-# invoice.payment_failed
+def test_an_old_subscription_ending_leaves_the_new_one_showing(send_event, subscriber, database):
+    send_event(
+        subscription_event("customer.subscription.created", at=50, sub="sub_new", price=TEAM_PRICE)
+    )
+    event = subscription_event("customer.subscription.deleted", at=60, status="canceled")
+    assert send_event(event).json["outcome"] == "processed"
+    user = database.user("u1")
+    assert (user["stripe_subscription_id"], *_state(database)) == ("sub_new", "active", "team")
+
+
+# invoice.*
 
 
 @pytest.mark.parametrize("version", ["2022", "2026"])
 def test_payment_failed_marks_past_due_and_keeps_the_tier(
     send_event, subscriber, database, version
 ):
-    invoice = invoice_object(id="in_1", customer="cus_u1", subscription="sub_u1", version=version)
-    assert (
-        send_event(make_event("invoice.payment_failed", invoice, version=version)).status_code
-        == 200
-    )
-    user = database.user("u1")
-    assert (user["subscription_status"], user["subscription_tier"]) == ("past_due", "pro")
+    event = invoice_event("invoice.payment_failed", at=10, version=version)
+    assert send_event(event).json["outcome"] == "processed"
+    assert _state(database) == ("past_due", "pro")
+
+
+@pytest.mark.parametrize("version", ["2022", "2026"])
+def test_invoice_paid_recovers_from_past_due(send_event, subscriber, database, version):
+    send_event(invoice_event("invoice.payment_failed", at=10, version=version))
+    event = invoice_event("invoice.paid", at=20, version=version)
+    assert send_event(event).json["outcome"] == "processed"
+    assert _state(database) == ("active", "pro")
+
+
+def test_invoice_paid_on_an_active_subscription_changes_nothing(send_event, subscriber, database):
+    assert send_event(invoice_event("invoice.paid", at=10)).json["outcome"] == "ignored"
+    assert _state(database) == ("active", "pro")
 
 
 def test_payment_failed_for_a_one_off_invoice_is_ignored(send_event, subscriber, database):
-    invoice = invoice_object(id="in_2", customer="cus_u1", subscription=None)
-    assert send_event(make_event("invoice.payment_failed", invoice)).status_code == 200
-    assert database.user("u1")["subscription_status"] == "active"
+    r = send_event(invoice_event("invoice.payment_failed", at=10, sub=None))
+    assert r.json["outcome"] == "ignored"
+    assert _state(database) == ("active", "pro")
+
+
+def test_invoice_for_a_subscription_never_seen_is_read_from_stripe(
+    send_event, customer, use_double, database
+):
+    from tests.lifecycle import subscription
+
+    use_double.put_subscription(subscription(status="past_due"))
+    assert send_event(invoice_event("invoice.payment_failed", at=0)).json["outcome"] == "processed"
+    assert _state(database) == ("past_due", "pro")
+    assert len(use_double.calls("GET", "/v1/subscriptions/sub_u1")) == 1
 
 
 # Delivery: ledger, duplicates, unknowns, failures
 
 
 def test_redelivered_event_is_a_no_op(send_event, subscriber, database):
-    event = _subscription_event("customer.subscription.deleted", status="canceled")
+    event = subscription_event("customer.subscription.updated", at=10, price=TEAM_PRICE)
     assert send_event(event).json["outcome"] == "processed"
-    # The operator restores the row by hand; a redelivery of the old event must not undo that.
-    from billing_service.extensions import db
-    from billing_service.models import User
-
-    with database.app.app_context():
-        db.session.get(User, "u1").subscription_status = "active"
-        db.session.commit()
     r = send_event(event)
     assert (r.status_code, r.json["outcome"]) == (200, "duplicate")
-    assert database.user("u1")["subscription_status"] == "active"
-    assert database.count(StripeEvent) == 1
+    assert _state(database) == ("active", "team")
+    row = database.event(event["id"])
+    assert (row["status"], row["attempts"]) == ("processed", 1)
 
 
-def test_event_ledger_records_type_time_and_outcome(send_event, subscriber, database):
-    event = _subscription_event("customer.subscription.updated")
+def test_event_ledger_records_type_time_status_and_payload(send_event, subscriber, database):
+    event = subscription_event("customer.subscription.updated", at=10)
     send_event(event)
     row = database.event(event["id"])
     assert row["type"] == "customer.subscription.updated"
     assert row["stripe_created_at"] == datetime.fromtimestamp(event["created"], UTC)
-    assert row["outcome"] == "processed"
+    assert (row["status"], row["attempts"], row["last_error"]) == ("processed", 1, None)
+    assert row["payload"] == event
+    assert row["processed_at"] is not None
 
 
 def test_unhandled_event_type_is_acknowledged_and_ignored(send_event, subscriber, database):
     event = make_event("customer.created", {"id": "cus_u1", "object": "customer"})
     r = send_event(event)
     assert (r.status_code, r.json["outcome"]) == (200, "ignored")
-    assert database.user("u1")["subscription_status"] == "active"
+    assert _state(database) == ("active", "pro")
 
 
 def test_event_for_an_unknown_customer_writes_nothing(send_event, subscriber, database, caplog):
-    event = _subscription_event("customer.subscription.deleted", customer="cus_stranger")
+    event = subscription_event(
+        "customer.subscription.deleted", at=10, customer="cus_stranger", sub="sub_stranger"
+    )
     r = send_event(event)
     assert (r.status_code, r.json["outcome"]) == (200, "ignored")
-    assert database.user("u1")["subscription_status"] == "active"
+    assert _state(database) == ("active", "pro")
     assert "unknown customer cus_stranger" in caplog.text
+
+
+def test_event_from_the_other_mode_is_ignored(send_event, subscriber, database, caplog):
+    event = subscription_event("customer.subscription.deleted", at=10, status="canceled")
+    event["livemode"] = True  # the suite's key is a test-mode key
+    r = send_event(event)
+    assert (r.status_code, r.json["outcome"]) == (200, "ignored")
+    assert _state(database) == ("active", "pro")
+    assert "live-mode" in caplog.text
 
 
 def test_failed_handler_rolls_back_and_answers_500_then_the_retry_applies(
@@ -283,7 +321,7 @@ def test_failed_handler_rolls_back_and_answers_500_then_the_retry_applies(
 ):
     from billing_service import webhooks
 
-    event = _subscription_event("customer.subscription.deleted", status="canceled")
+    event = subscription_event("customer.subscription.deleted", at=10, status="canceled")
     original = webhooks.HANDLERS["customer.subscription.deleted"]
 
     def half_then_crash(evt):
@@ -294,12 +332,16 @@ def test_failed_handler_rolls_back_and_answers_500_then_the_retry_applies(
     r = send_event(event)
     assert r.status_code == 500
     assert r.json == {"detail": "Event processing failed; Stripe will retry"}
-    assert database.user("u1")["subscription_status"] == "active"
-    assert database.event(event["id"]) is None
+    assert _state(database) == ("active", "pro")
+    row = database.event(event["id"])
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"] == "RuntimeError: database went away"
 
     monkeypatch.setitem(webhooks.HANDLERS, "customer.subscription.deleted", original)
     assert send_event(event).json["outcome"] == "processed"
-    assert database.user("u1")["subscription_status"] == "cancelled"
+    assert _state(database) == ("cancelled", "free")
+    row = database.event(event["id"])
+    assert (row["status"], row["attempts"], row["last_error"]) == ("processed", 2, None)
 
 
 # Signatures
@@ -313,8 +355,8 @@ def _post(client, payload: bytes, signature: str | None):
 
 
 @pytest.fixture
-def deletion(subscriber, openapi_dir):
-    event = _subscription_event("customer.subscription.deleted", status="canceled")
+def deletion(subscriber):
+    event = subscription_event("customer.subscription.deleted", at=10, status="canceled")
     return json.dumps(event).encode()
 
 
@@ -336,16 +378,18 @@ def deletion(subscriber, openapi_dir):
 def test_bad_signatures_are_400_and_change_nothing(
     client, deletion, database, make_signature, detail
 ):
+    events_before = database.count(StripeEvent)
     r = _post(client, deletion, make_signature(deletion))
     assert r.status_code == 400
     assert r.json == {"detail": detail}
-    assert database.user("u1")["subscription_status"] == "active"
-    assert database.count(StripeEvent) == 0
+    assert _state(database) == ("active", "pro")
+    assert database.count(StripeEvent) == events_before
 
 
 def test_signature_within_tolerance_is_accepted(client, deletion, database):
     r = _post(client, deletion, sign_payload(deletion, WEBHOOK_SECRET, int(time.time()) - 250))
     assert r.status_code == 200
+    assert _state(database) == ("cancelled", "free")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ def _frontend() -> str:
 
 
 def checkout_success() -> str:
-    return f"{_frontend()}/dashboard?success=true"
+    # Stripe fills in {CHECKOUT_SESSION_ID}; the dashboard posts it to /sync-checkout.
+    return f"{_frontend()}/dashboard?success=true&session_id={{CHECKOUT_SESSION_ID}}"
 
 
 def checkout_cancel() -> str:

@@ -1,35 +1,103 @@
-"""The ledger of Stripe events received by the webhook."""
+"""The ledger of Stripe events: every event once, with what became of it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
 
 from billing_service.extensions import db
 from billing_service.models import StripeEvent
 from billing_service.repository import insert_unless_present
 
+MAX_ERROR_LENGTH = 2000
 
-def record(event_id: str, *, event_type: str, stripe_created_at: datetime) -> bool:
-    """Claim an event for processing; False when it is already in the ledger (a redelivery).
 
-    On PostgreSQL a concurrent delivery of the same event waits here on the primary key until the
-    first one commits or rolls back, so an event is applied once.
+def claim(
+    event_id: str,
+    *,
+    event_type: str,
+    stripe_created_at: datetime,
+    payload: dict[str, Any],
+    again: bool = False,
+) -> StripeEvent | None:
+    """The event's ledger row, locked for processing; None when it was already processed
+    or ignored (a redelivery) — unless ``again``, as for an operator's replay.
+
+    A new event's row is inserted here; a concurrent delivery of the same event waits on it until
+    the first transaction ends, then finds it done. A ``failed`` event is claimed again: that is
+    Stripe's retry.
     """
     values = {
         "id": event_id,
         "type": event_type,
         "stripe_created_at": stripe_created_at,
-        "outcome": "processed",
+        "status": "failed",  # until the transaction commits a real outcome
+        "attempts": 0,
+        "payload": payload,
     }
-    return insert_unless_present(StripeEvent, values, key="id")
+    insert_unless_present(StripeEvent, values, key="id")
+    statement = (
+        select(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row = db.session.execute(statement).scalar_one()
+    if row.status != "failed" and not again:
+        return None
+    row.attempts += 1
+    row.payload = payload
+    return row
 
 
-def set_outcome(event_id: str, outcome: str) -> None:
-    event = db.session.get(StripeEvent, event_id)
-    assert event is not None
-    event.outcome = outcome
+def finish(row: StripeEvent, status: str) -> None:
+    row.status = status
+    row.last_error = None
+    row.processed_at = datetime.now(UTC)
     db.session.flush()
+
+
+def record_failure(
+    event_id: str,
+    *,
+    event_type: str,
+    stripe_created_at: datetime,
+    payload: dict[str, Any],
+    error: str,
+) -> None:
+    """Record that processing failed, in its own transaction after the rollback; a concurrent
+    delivery that processed the event meanwhile is left as it is."""
+    row = claim(
+        event_id, event_type=event_type, stripe_created_at=stripe_created_at, payload=payload
+    )
+    if row is not None:
+        row.last_error = error[:MAX_ERROR_LENGTH]
+    db.session.commit()
 
 
 def get(event_id: str) -> StripeEvent | None:
     return db.session.get(StripeEvent, event_id)
+
+
+def known_ids(event_ids: Sequence[str]) -> set[str]:
+    """Which of ``event_ids`` are in the ledger and done (processed or ignored)."""
+    statement = select(StripeEvent.id).where(
+        StripeEvent.id.in_(event_ids), StripeEvent.status != "failed"
+    )
+    return set(db.session.execute(statement).scalars())
+
+
+def listing(*, failed_only: bool = False, limit: int = 50) -> Sequence[StripeEvent]:
+    """The newest events first."""
+    statement = select(StripeEvent).order_by(StripeEvent.stripe_created_at.desc()).limit(limit)
+    if failed_only:
+        statement = statement.where(StripeEvent.status == "failed")
+    return db.session.execute(statement).scalars().all()
+
+
+def all_ids_oldest_first() -> list[str]:
+    statement = select(StripeEvent.id).order_by(StripeEvent.stripe_created_at, StripeEvent.id)
+    return list(db.session.execute(statement).scalars())

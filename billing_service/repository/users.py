@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 
 from billing_service.extensions import db
-from billing_service.models import User
+from billing_service.models import Subscription, User
 from billing_service.repository import insert_unless_present
 
 
@@ -63,22 +61,19 @@ def set_customer(user: User, stripe_customer_id: str) -> None:
     db.session.flush()
 
 
-def set_subscription(
-    user: User,
-    *,
-    status: str,
-    tier: str,
-    subscription_id: str | None = None,
-    current_period_end: datetime | None = None,
-    cancel_at_period_end: bool | None = None,
-) -> None:
-    """Write a subscription's state; fields given as None keep their stored value."""
-    user.subscription_status = status
+def show_subscription(user: User, subscription: Subscription | None, *, tier: str) -> None:
+    """Make the user's summary columns (what GET /subscription answers) show ``subscription``."""
+    user.stripe_subscription_id = subscription.id if subscription else None
+    user.subscription_status = subscription.status if subscription else "free"
     user.subscription_tier = tier
-    if subscription_id is not None:
-        user.stripe_subscription_id = subscription_id
-    if current_period_end is not None:
-        user.current_period_end = current_period_end
-    if cancel_at_period_end is not None:
-        user.cancel_at_period_end = cancel_at_period_end
+    user.current_period_end = subscription.current_period_end if subscription else None
+    user.cancel_at_period_end = subscription.cancel_at_period_end if subscription else False
     db.session.flush()
+
+
+def ids_with_customer(user_id: str | None = None) -> list[str]:
+    """Ids of users with a Stripe customer (one user's, when ``user_id`` is given)."""
+    statement = select(User.id).where(User.stripe_customer_id.is_not(None)).order_by(User.id)
+    if user_id is not None:
+        statement = statement.where(User.id == user_id)
+    return list(db.session.execute(statement).scalars())

@@ -18,6 +18,7 @@ class WebhookEvent:
     created: datetime
     livemode: bool
     object: dict[str, Any]
+    payload: dict[str, Any]
 
     @classmethod
     def from_payload(cls, payload: object) -> WebhookEvent:
@@ -36,11 +37,5 @@ class WebhookEvent:
             created=datetime.fromtimestamp(created, UTC),
             livemode=bool(payload.get("livemode")),
             object=data_object,
+            payload=payload,
         )
-
-
-def object_id(value: object) -> str | None:
-    """The id of a reference that Stripe sends either as an id or as an expanded object."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from billing_service.models import User
-from billing_service.repository import users
-from billing_service.webhooks.event import WebhookEvent, object_id
+from billing_service.repository import subscriptions, users
+from billing_service.stripe_objects import SubscriptionSnapshot, object_id
+from billing_service.webhooks.event import WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +28,33 @@ def user_for_customer(event: WebhookEvent, customer: object) -> User | None:
             customer_id,
         )
     return user
+
+
+def user_for_subscription(
+    event: WebhookEvent, subscription_id: str, customer: object, user_id_hint: str | None = None
+) -> User | None:
+    """The user a subscription belongs to: known from an earlier event, else by its customer,
+    else by the ``metadata.user_id`` our checkout puts on it (for a user whose customer we have
+    not stored yet; never one whose customer is another)."""
+    row = subscriptions.get(subscription_id)
+    if row is not None:
+        return users.get(row.user_id)
+    customer_id = object_id(customer)
+    user = users.find_by_customer(customer_id) if customer_id else None
+    if user is None and user_id_hint and customer_id:
+        candidate = users.get(user_id_hint)
+        if candidate is not None and candidate.stripe_customer_id is None:
+            users.set_customer(candidate, customer_id)
+            user = candidate
+    if user is None:
+        log.info(
+            "Stripe event %s (%s) is for unknown customer %s; nothing to do",
+            event.id,
+            event.type,
+            customer_id,
+        )
+    return user
+
+
+def user_for_snapshot(event: WebhookEvent, snapshot: SubscriptionSnapshot) -> User | None:
+    return user_for_subscription(event, snapshot.id, snapshot.customer_id, snapshot.user_id_hint)

@@ -9,6 +9,7 @@ import stripe
 from flask import current_app
 
 from billing_service import repository
+from billing_service.config import key_is_live, webhook_secrets
 from billing_service.errors import ApiError
 from billing_service.repository import events
 from billing_service.webhooks import HANDLERS
@@ -19,48 +20,95 @@ log = logging.getLogger(__name__)
 
 def receive_webhook(payload: bytes, signature: str | None) -> str:
     """Verify and process one delivery; returns the outcome (processed, ignored, duplicate)."""
-    event = verify_event(payload, signature)
-    return process_event(event)
+    return process_event(verify_event(payload, signature))
 
 
 def verify_event(payload: bytes, signature: str | None) -> WebhookEvent:
     """The event in ``payload``, once its ``Stripe-Signature`` proves Stripe sent it, recently."""
-    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
-    if not secret:
+    secrets = webhook_secrets(current_app.config)
+    if not secrets:
         raise ApiError(503, "Stripe is not configured: set STRIPE_WEBHOOK_SECRET")
     if not signature:
         raise ApiError(400, "Missing Stripe-Signature header")
     try:
         text = payload.decode("utf-8")
-        stripe.WebhookSignature.verify_header(
-            text, signature, secret, current_app.config["STRIPE_WEBHOOK_TOLERANCE"]
-        )
-    except (UnicodeDecodeError, stripe.SignatureVerificationError):
+    except UnicodeDecodeError:
         raise ApiError(400, "Invalid Stripe signature") from None
+    if not any(_signed_with(text, signature, secret) for secret in secrets):
+        raise ApiError(400, "Invalid Stripe signature")
     try:
         return WebhookEvent.from_payload(json.loads(text))
     except (ValueError, MalformedEvent):
         raise ApiError(400, "Invalid payload: not a Stripe event") from None
 
 
-def process_event(event: WebhookEvent) -> str:
+def _signed_with(text: str, signature: str, secret: str) -> bool:
+    try:
+        stripe.WebhookSignature.verify_header(
+            text, signature, secret, current_app.config["STRIPE_WEBHOOK_TOLERANCE"]
+        )
+    except stripe.SignatureVerificationError:
+        return False
+    return True
+
+
+def process_event(event: WebhookEvent, *, again: bool = False) -> str:
     """Apply ``event`` exactly once, in one transaction with its ledger row.
 
-    A redelivered event finds its ledger row and changes nothing. If the handler fails, the whole
-    transaction, ledger row included, rolls back and we answer 500 so that Stripe retries.
+    A redelivered event finds its row done and changes nothing (``again`` re-processes it, for an
+    operator's replay). If the handler fails, the transaction rolls back, the failure is recorded
+    (status ``failed``, attempts, last error) and we answer 500, so that Stripe retries.
     """
     try:
-        if not events.record(event.id, event_type=event.type, stripe_created_at=event.created):
+        row = events.claim(
+            event.id,
+            event_type=event.type,
+            stripe_created_at=event.created,
+            payload=event.payload,
+            again=again,
+        )
+        if row is None:
             repository.rollback()
             log.info("Duplicate Stripe event %s (%s) ignored", event.id, event.type)
             return "duplicate"
-        handler = HANDLERS.get(event.type)
-        outcome = handler(event) if handler else "ignored"
-        events.set_outcome(event.id, outcome)
+        outcome = _dispatch(event)
+        events.finish(row, outcome)
         repository.commit()
-    except Exception:
+    except Exception as error:
         repository.rollback()
         log.exception("Stripe event %s (%s) failed; Stripe will retry it", event.id, event.type)
+        _record_failure(event, error)
         raise ApiError(500, "Event processing failed; Stripe will retry") from None
     log.info("Stripe event %s (%s) %s", event.id, event.type, outcome)
     return outcome
+
+
+def _dispatch(event: WebhookEvent) -> str:
+    secret_key = current_app.config.get("STRIPE_SECRET_KEY")
+    if secret_key and event.livemode != key_is_live(secret_key):
+        # A test-mode event reaching a live deployment (or the reverse) is a misrouted endpoint,
+        # never a state change.
+        log.warning(
+            "Stripe event %s (%s) is %s-mode but STRIPE_SECRET_KEY is not; ignored",
+            event.id,
+            event.type,
+            "live" if event.livemode else "test",
+        )
+        return "ignored"
+    handler = HANDLERS.get(event.type)
+    return handler(event) if handler else "ignored"
+
+
+def _record_failure(event: WebhookEvent, error: Exception) -> None:
+    try:
+        events.record_failure(
+            event.id,
+            event_type=event.type,
+            stripe_created_at=event.created,
+            payload=event.payload,
+            error=f"{type(error).__name__}: {error}",
+        )
+    except Exception:
+        # The database itself may be what failed; Stripe's retry is the record then.
+        repository.rollback()
+        log.exception("Could not record the failure of Stripe event %s", event.id)

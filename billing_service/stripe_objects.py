@@ -1,0 +1,66 @@
+"""Reading Stripe objects (webhook payloads or API responses) across API versions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from billing_service.subscriptions import status_from_stripe
+
+
+def object_id(value: object) -> str | None:
+    """The id of a reference that Stripe sends either as an id or as an expanded object."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def timestamp(value: object) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+@dataclass(frozen=True)
+class SubscriptionSnapshot:
+    """A subscription's whole state at one moment, in our vocabulary."""
+
+    id: str
+    customer_id: str | None
+    user_id_hint: str | None  # metadata.user_id, set by our checkout
+    status: str
+    price_id: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    created: datetime | None
+
+    @classmethod
+    def from_stripe(cls, subscription: Mapping[str, Any]) -> SubscriptionSnapshot:
+        items = (subscription.get("items") or {}).get("data") or []
+        first_item = items[0] if items else {}
+        metadata = subscription.get("metadata") or {}
+        return cls(
+            id=subscription["id"],
+            customer_id=object_id(subscription.get("customer")),
+            user_id_hint=metadata.get("user_id") or None,
+            status=status_from_stripe(subscription["status"]),
+            price_id=object_id(first_item.get("price")),
+            # On the subscription before API 2025-03-31, on its items since.
+            current_period_end=timestamp(
+                subscription.get("current_period_end") or first_item.get("current_period_end")
+            ),
+            cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
+            created=timestamp(subscription.get("created")),
+        )
+
+
+def invoice_subscription_id(invoice: Mapping[str, Any]) -> str | None:
+    """The invoice's subscription: ``invoice.subscription`` before API 2025-03-31,
+    ``invoice.parent.subscription_details.subscription`` since."""
+    legacy = object_id(invoice.get("subscription"))
+    if legacy:
+        return legacy
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return object_id(details.get("subscription"))

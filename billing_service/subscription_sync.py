@@ -1,0 +1,151 @@
+"""Keeping each user's subscription state equal to the newest information, whatever the order.
+
+Stripe delivers events at least once, in no guaranteed order, and retries for days. Every source
+of subscription state (a webhook payload, an API response, a resync) becomes an
+:class:`Observation`: what it says about one subscription and *as of when*. Each subscription row
+keeps ``state_as_of``, a watermark, and an observation is applied under the row's lock only if:
+
+- it is newer than the watermark: applied;
+- it is older: stale, skipped (an ``updated`` arriving after ``deleted`` resurrects nothing);
+- it has the same timestamp (Stripe's ``created`` has one-second resolution, so two changes in one
+  second cannot be ordered from their payloads): the subscription is re-fetched from Stripe, which
+  always knows the newest state, and that is applied. Same-second events never drop the newest
+  state.
+
+``SUBSCRIPTION_SYNC_MODE=refetch`` re-fetches on every event instead (one Stripe API call per
+event, no reliance on event payloads at all); the default ``watermark`` calls Stripe only for ties
+and for events that carry no subscription (an invoice for a subscription we have never seen).
+
+State fetched from Stripe is dated by our clock (the moment we fetched it), event payloads by
+Stripe's ``created``; the two clocks are assumed to agree to well under a second (NTP).
+
+The user's summary columns (what ``GET /subscription`` answers) show the subscription that
+matters: a live one (active, trialing, past_due) before any other, then the newest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+
+from billing_service.models import Subscription, User
+from billing_service.repository import plans, subscriptions, users
+from billing_service.stripe_client import stripe_api
+from billing_service.stripe_objects import SubscriptionSnapshot
+from billing_service.subscriptions import PAID_STATUSES, tier_for
+
+log = logging.getLogger(__name__)
+
+SYNC_MODES = ("watermark", "refetch")
+ENDED_STATUSES = frozenset({"cancelled", "incomplete_expired"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one source says about a subscription, as of a moment.
+
+    Either a whole ``snapshot``, or ``changes`` to some fields (an invoice says only that the
+    subscription is paid for or not), optionally applicable only ``when_status_in`` some statuses.
+    ``authoritative`` marks state just fetched from Stripe, which a tie need not re-fetch.
+    """
+
+    subscription_id: str
+    as_of: datetime
+    snapshot: SubscriptionSnapshot | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    when_status_in: frozenset[str] | None = None
+    authoritative: bool = False
+
+    def can_create_row(self) -> bool:
+        return self.snapshot is not None or {"status", "price_id"} <= self.changes.keys()
+
+
+def fetched(subscription_id: str, *, not_before: datetime | None = None) -> Observation:
+    """The subscription as Stripe has it now."""
+    snapshot = SubscriptionSnapshot.from_stripe(stripe_api().retrieve_subscription(subscription_id))
+    now = datetime.now(UTC)
+    as_of = max(now, not_before) if not_before else now
+    return Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
+
+
+def apply(user: User, observation: Observation) -> str:
+    """Apply ``observation`` to the user's subscription if it is the newest; returns the outcome,
+    ``"processed"`` or ``"ignored"``. Runs in the caller's transaction; never commits."""
+    row = subscriptions.lock(observation.subscription_id)
+    if row is not None and row.user_id != user.id:
+        log.warning(
+            "Subscription %s belongs to user %s, not %s; ignored",
+            row.id,
+            row.user_id,
+            user.id,
+        )
+        return "ignored"
+    if row is not None and observation.as_of < row.state_as_of:
+        log.info(
+            "Stale state of %s (as of %s, have %s); skipped",
+            row.id,
+            observation.as_of.isoformat(),
+            row.state_as_of.isoformat(),
+        )
+        return "ignored"
+    if not observation.authoritative and _needs_stripe(row, observation):
+        observation = fetched(observation.subscription_id, not_before=observation.as_of)
+    if observation.snapshot is None and not _applies(row, observation):
+        return "ignored"
+    row = _write(user, row, observation)
+    show_current_subscription(user)
+    return "processed"
+
+
+def _needs_stripe(row: Subscription | None, observation: Observation) -> bool:
+    if current_app.config["SUBSCRIPTION_SYNC_MODE"] == "refetch":
+        return True
+    if row is None:
+        return not observation.can_create_row()
+    return observation.as_of == row.state_as_of
+
+
+def _applies(row: Subscription | None, observation: Observation) -> bool:
+    if row is None or observation.when_status_in is None:
+        return True
+    return row.status in observation.when_status_in
+
+
+def _write(user: User, row: Subscription | None, observation: Observation) -> Subscription:
+    if row is None:
+        row = Subscription(id=observation.subscription_id, user_id=user.id)
+    snapshot = observation.snapshot
+    if snapshot is not None:
+        row.status = snapshot.status
+        row.price_id = snapshot.price_id
+        row.current_period_end = snapshot.current_period_end
+        row.cancel_at_period_end = snapshot.cancel_at_period_end
+        row.stripe_created_at = snapshot.created or row.stripe_created_at
+    for name, value in observation.changes.items():
+        setattr(row, name, value)
+    row.state_as_of = observation.as_of
+    return subscriptions.add(row)
+
+
+def show_current_subscription(user: User) -> None:
+    """Point the user's summary at the subscription that matters now."""
+    rows = subscriptions.for_user(user.id)
+    if not rows:
+        return
+    current = max(rows, key=_precedence)
+    price_tier = plans.tier_for_price(current.price_id) if current.price_id else None
+    users.show_subscription(user, current, tier=tier_for(current.status, price_tier))
+
+
+def _precedence(row: Subscription) -> tuple[bool, bool, datetime, datetime]:
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return (
+        row.status in PAID_STATUSES,
+        row.status not in ENDED_STATUSES,
+        row.stripe_created_at or oldest,
+        row.state_as_of,
+    )

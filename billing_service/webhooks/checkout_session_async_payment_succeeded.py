@@ -1,0 +1,10 @@
+"""checkout.session.async_payment_succeeded: a delayed payment (bank debit) has settled."""
+
+from __future__ import annotations
+
+from billing_service.webhooks.checkout_session import apply_checkout_session
+from billing_service.webhooks.event import WebhookEvent
+
+
+def handle(event: WebhookEvent) -> str:
+    return apply_checkout_session(event, paid=True)

@@ -1,0 +1,10 @@
+"""customer.subscription.created: a subscription exists (via Checkout, the API or the dashboard)."""
+
+from __future__ import annotations
+
+from billing_service.webhooks.event import WebhookEvent
+from billing_service.webhooks.subscription_payload import apply_subscription_payload
+
+
+def handle(event: WebhookEvent) -> str:
+    return apply_subscription_payload(event)
