@@ -12,9 +12,14 @@ keeps ``state_as_of``, a watermark, and an observation is applied under the row'
   always knows the newest state, and that is applied. Same-second events never drop the newest
   state.
 
+Events that carry only part of a subscription's state (``invoice.paid`` says it is paid for,
+``checkout.session.completed`` what was bought) are hints: they may create a row we have never
+seen, but a hint that would change an existing row is checked with Stripe rather than written,
+because writing it would advance the watermark past changes whose events are still on their way.
+
 ``SUBSCRIPTION_SYNC_MODE=refetch`` re-fetches on every event instead (one Stripe API call per
 event, no reliance on event payloads at all); the default ``watermark`` calls Stripe only for ties
-and for events that carry no subscription (an invoice for a subscription we have never seen).
+and for hints that would change something.
 
 State fetched from Stripe is dated by our clock (the moment we fetched it), event payloads by
 Stripe's ``created``; the two clocks are assumed to agree to well under a second (NTP).
@@ -67,7 +72,9 @@ class Observation:
 def fetched(subscription_id: str, *, not_before: datetime | None = None) -> Observation:
     """The subscription as Stripe has it now."""
     snapshot = SubscriptionSnapshot.from_stripe(stripe_api().retrieve_subscription(subscription_id))
-    now = datetime.now(UTC)
+    # Whole seconds, like Stripe's event timestamps: an event from the same second as this fetch
+    # may be newer than what we fetched, so it must tie (and re-fetch), not look stale.
+    now = datetime.now(UTC).replace(microsecond=0)
     as_of = max(now, not_before) if not_before else now
     return Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
 
@@ -78,10 +85,7 @@ def apply(user: User, observation: Observation) -> str:
     row = subscriptions.lock(observation.subscription_id)
     if row is not None and row.user_id != user.id:
         log.warning(
-            "Subscription %s belongs to user %s, not %s; ignored",
-            row.id,
-            row.user_id,
-            user.id,
+            "Subscription %s belongs to user %s, not %s; ignored", row.id, row.user_id, user.id
         )
         return "ignored"
     if row is not None and observation.as_of < row.state_as_of:
@@ -92,27 +96,35 @@ def apply(user: User, observation: Observation) -> str:
             row.state_as_of.isoformat(),
         )
         return "ignored"
-    if not observation.authoritative and _needs_stripe(row, observation):
-        observation = fetched(observation.subscription_id, not_before=observation.as_of)
-    if observation.snapshot is None and not _applies(row, observation):
-        return "ignored"
-    row = _write(user, row, observation)
+    if not observation.authoritative:
+        decision = _judge(row, observation)
+        if decision == "ignore":
+            return "ignored"
+        if decision == "fetch":
+            observation = fetched(observation.subscription_id, not_before=observation.as_of)
+    _write(user, row, observation)
     show_current_subscription(user)
     return "processed"
 
 
-def _needs_stripe(row: Subscription | None, observation: Observation) -> bool:
+def _judge(row: Subscription | None, observation: Observation) -> str:
+    """Whether a newer-or-equal observation is written as it is, re-fetched, or ignored.
+
+    Partial observations (an invoice, a checkout session) only hint that something changed: they
+    may create a row, but changing an existing one from a hint could skip a change made in between
+    whose event is still on its way, so a hint that would change the row is checked with Stripe.
+    """
     if current_app.config["SUBSCRIPTION_SYNC_MODE"] == "refetch":
-        return True
+        return "fetch"
+    if observation.snapshot is not None:
+        tie = row is not None and observation.as_of == row.state_as_of
+        return "fetch" if tie else "write"
     if row is None:
-        return not observation.can_create_row()
-    return observation.as_of == row.state_as_of
-
-
-def _applies(row: Subscription | None, observation: Observation) -> bool:
-    if row is None or observation.when_status_in is None:
-        return True
-    return row.status in observation.when_status_in
+        return "write" if observation.can_create_row() else "fetch"
+    if observation.when_status_in is not None and row.status not in observation.when_status_in:
+        return "ignore"
+    changes_something = any(getattr(row, k) != v for k, v in observation.changes.items())
+    return "fetch" if changes_something else "ignore"
 
 
 def _write(user: User, row: Subscription | None, observation: Observation) -> Subscription:

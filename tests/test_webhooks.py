@@ -10,7 +10,7 @@ import pytest
 
 from billing_service.models import StripeEvent
 from tests.conftest import PRO_PRICE, TEAM_PRICE, WEBHOOK_SECRET
-from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription_event
+from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription, subscription_event
 from tests.stripe_double import checkout_session_object, make_event, sign_payload
 
 WEBHOOK = "/api/billing/webhook"
@@ -94,6 +94,8 @@ def test_unpaid_async_payment_grants_nothing_until_it_succeeds(
     use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
     send_event(make_event("checkout.session.completed", session, created=T0))
     assert _state(database) == ("incomplete", "free")
+    # The payment settles; Stripe's subscription is active when the event arrives.
+    use_double.put_subscription(subscription(sub="sub_new", status="active"))
     send_event(make_event("checkout.session.async_payment_succeeded", session, created=T0 + 60))
     assert _state(database) == ("active", "pro")
 
@@ -111,8 +113,6 @@ def test_async_payment_failure_leaves_the_subscription_incomplete(
 def test_checkout_for_a_trial_reads_the_subscription_from_stripe(
     send_event, use_double, customer, database
 ):
-    from tests.lifecycle import subscription
-
     use_double.put_subscription(subscription(sub="sub_new", status="trialing"))
     session = _completed_session(payment_status="no_payment_required")
     assert send_event(make_event("checkout.session.completed", session)).status_code == 200
@@ -229,19 +229,34 @@ def test_an_old_subscription_ending_leaves_the_new_one_showing(send_event, subsc
 
 @pytest.mark.parametrize("version", ["2022", "2026"])
 def test_payment_failed_marks_past_due_and_keeps_the_tier(
-    send_event, subscriber, database, version
+    send_event, subscriber, use_double, database, version
 ):
+    use_double.put_subscription(subscription(status="past_due", version=version))
     event = invoice_event("invoice.payment_failed", at=10, version=version)
     assert send_event(event).json["outcome"] == "processed"
     assert _state(database) == ("past_due", "pro")
+    # An invoice only hints at the change: the subscription itself is read from Stripe.
+    assert len(use_double.calls("GET", "/v1/subscriptions/sub_u1")) == 1
 
 
 @pytest.mark.parametrize("version", ["2022", "2026"])
-def test_invoice_paid_recovers_from_past_due(send_event, subscriber, database, version):
+def test_invoice_paid_recovers_from_past_due(send_event, subscriber, use_double, database, version):
+    use_double.put_subscription(subscription(status="past_due", version=version))
     send_event(invoice_event("invoice.payment_failed", at=10, version=version))
-    event = invoice_event("invoice.paid", at=20, version=version)
+    use_double.put_subscription(subscription(status="active", version=version))
+    # Stripe's retry succeeds after we fetched the past_due state: its event is newer than that.
+    event = invoice_event("invoice.paid", at=int(time.time()) + 1 - T0, version=version)
     assert send_event(event).json["outcome"] == "processed"
     assert _state(database) == ("active", "pro")
+
+
+def test_payment_failed_again_while_past_due_asks_stripe_nothing(
+    send_event, customer, use_double, database
+):
+    send_event(subscription_event("customer.subscription.updated", at=0, status="past_due"))
+    assert send_event(invoice_event("invoice.payment_failed", at=10)).json["outcome"] == "ignored"
+    assert _state(database) == ("past_due", "pro")
+    assert use_double.requests == []
 
 
 def test_invoice_paid_on_an_active_subscription_changes_nothing(send_event, subscriber, database):
@@ -258,8 +273,6 @@ def test_payment_failed_for_a_one_off_invoice_is_ignored(send_event, subscriber,
 def test_invoice_for_a_subscription_never_seen_is_read_from_stripe(
     send_event, customer, use_double, database
 ):
-    from tests.lifecycle import subscription
-
     use_double.put_subscription(subscription(status="past_due"))
     assert send_event(invoice_event("invoice.payment_failed", at=0)).json["outcome"] == "processed"
     assert _state(database) == ("past_due", "pro")

@@ -1,0 +1,236 @@
+"""Order never matters: whatever order and however often Stripe delivers a subscription's events,
+the stored state equals the state implied by the newest information.
+
+A hypothesis property generates whole lifecycles (checkout, plan changes in the portal, failed and
+recovered payments, cancellation toggles, renewals, cancellation), with several events in the same
+second, as Stripe produces them; delivers them in order and shuffled with duplicates; and checks
+both end in the lifecycle's final state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing_service.extensions import db
+from billing_service.models import StripeEvent, Subscription, User
+from billing_service.subscriptions import status_from_stripe, tier_for
+from tests.conftest import PRO_PRICE, TEAM_PRICE
+from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription
+from tests.stripe_double import checkout_session_object, make_event
+
+MONTH = 30 * 24 * 3600
+TIERS = {PRO_PRICE: "pro", TEAM_PRICE: "team"}
+
+
+@dataclasses.dataclass
+class StripeSide:
+    """The subscription as Stripe holds it while the lifecycle plays out."""
+
+    status: str = "active"
+    price: str = PRO_PRICE
+    cancel_at_period_end: bool = False
+    period_end: int = PERIOD_END
+
+    def object(self) -> dict[str, Any]:
+        return subscription(
+            status=self.status,
+            price=self.price,
+            cancel_at_period_end=self.cancel_at_period_end,
+            period_end=self.period_end,
+        )
+
+
+def lifecycle_events(start: tuple[str, bool], steps: list[tuple[str, int]]):
+    """The events Stripe sends for a lifecycle, and Stripe's final subscription."""
+    price, trial = start
+    side = StripeSide(status="trialing" if trial else "active", price=price)
+    now = 0
+    session = checkout_session_object(
+        id="cs_test_life",
+        customer="cus_u1",
+        client_reference_id="u1",
+        subscription="sub_u1",
+        payment_status="no_payment_required" if trial else "paid",
+    )
+    events = [
+        make_event("customer.subscription.created", side.object(), created=T0),
+        make_event("checkout.session.completed", session, created=T0),
+        invoice_event("invoice.paid", at=now),
+    ]
+
+    def updated() -> None:
+        events.append(make_event("customer.subscription.updated", side.object(), created=T0 + now))
+
+    for action, gap in steps:
+        now += gap
+        if side.status == "canceled":
+            break
+        if action == "plan_change":
+            side.price = TEAM_PRICE if side.price == PRO_PRICE else PRO_PRICE
+            updated()
+        elif action == "payment_failed" and side.status in ("active", "trialing", "past_due"):
+            events.append(invoice_event("invoice.payment_failed", at=now))
+            if side.status != "past_due":
+                side.status = "past_due"
+                updated()
+        elif action == "paid" and side.status == "past_due":
+            events.append(invoice_event("invoice.paid", at=now))
+            side.status = "active"
+            updated()
+        elif action == "toggle_cancel":
+            side.cancel_at_period_end = not side.cancel_at_period_end
+            updated()
+        elif action == "renew" and side.status in ("active", "trialing"):
+            side.status, side.period_end = "active", side.period_end + MONTH
+            updated()
+            events.append(invoice_event("invoice.paid", at=now))
+        elif action == "cancel":
+            side.status = "canceled"
+            events.append(
+                make_event("customer.subscription.deleted", side.object(), created=T0 + now)
+            )
+    return events, side
+
+
+ACTIONS = ["plan_change", "payment_failed", "paid", "toggle_cancel", "renew", "cancel"]
+lifecycles = st.tuples(
+    st.tuples(st.sampled_from([PRO_PRICE, TEAM_PRICE]), st.booleans()),
+    st.lists(
+        # A gap of 0 puts two changes in the same second: their payloads cannot be ordered.
+        st.tuples(st.sampled_from(ACTIONS), st.sampled_from([0, 0, 1, 5])),
+        min_size=0,
+        max_size=8,
+    ),
+)
+
+
+def expected_state(side: StripeSide) -> dict[str, Any]:
+    status = status_from_stripe(side.status)
+    return {
+        "stripe_subscription_id": "sub_u1",
+        "subscription_status": status,
+        "subscription_tier": tier_for(status, TIERS[side.price]),
+        "cancel_at_period_end": side.cancel_at_period_end,
+        "current_period_end": datetime.fromtimestamp(side.period_end, UTC),
+    }
+
+
+class Replayer:
+    def __init__(self, app, double, send_event):
+        self.app, self.double, self.send_event = app, double, send_event
+
+    def fresh_start(self, side: StripeSide) -> None:
+        with self.app.app_context():
+            for model in (StripeEvent, Subscription, User):
+                db.session.execute(sa.delete(model))
+            db.session.add(User(id="u1", email="u1@example.com", stripe_customer_id="cus_u1"))
+            db.session.commit()
+        self.double.reset()
+        # Whenever the service asks, Stripe knows the lifecycle's outcome: all events are sent.
+        self.double.put_subscription(side.object())
+        self.double.put_checkout_session(
+            checkout_session_object(
+                id="cs_test_life",
+                customer="cus_u1",
+                client_reference_id="u1",
+                subscription="sub_u1",
+            ),
+            price_ids=[PRO_PRICE],
+        )
+
+    def deliver(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        for event in events:
+            r = self.send_event(event)
+            assert r.status_code == 200, (r.status_code, r.json, event["type"])
+        assert self.double.violations == []
+        with self.app.app_context():
+            user = db.session.get(User, "u1")
+            return {key: getattr(user, key) for key in expected_state(StripeSide())}
+
+    def ledger(self) -> list[tuple[str, str, int]]:
+        with self.app.app_context():
+            rows = db.session.execute(sa.select(StripeEvent.id, StripeEvent.attempts)).all()
+            return sorted(rows)
+
+
+@pytest.fixture
+def replayer(app, use_double, send_event, seeded_plans):
+    return Replayer(app, use_double, send_event)
+
+
+@pytest.fixture(params=["watermark", "refetch"])
+def sync_mode(app, request):
+    app.config["SUBSCRIPTION_SYNC_MODE"] = request.param
+    yield request.param
+    app.config["SUBSCRIPTION_SYNC_MODE"] = "watermark"
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(lifecycle=lifecycles, seed=st.randoms(use_true_random=False), data=st.data())
+def test_shuffled_and_redelivered_events_end_in_the_in_order_state(
+    replayer, sync_mode, lifecycle, seed: random.Random, data
+):
+    events, side = lifecycle_events(*lifecycle)
+    expected = expected_state(side)
+
+    replayer.fresh_start(side)
+    assert replayer.deliver(events) == expected
+
+    redelivered = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
+    shuffled = events + redelivered
+    seed.shuffle(shuffled)
+    replayer.fresh_start(side)
+    assert replayer.deliver(shuffled) == expected
+    # Each event processed once, however often it came.
+    assert [attempts for _, attempts in replayer.ledger()] == [1] * len(events)
+
+
+def test_updated_arriving_after_deleted_resurrects_nothing(send_event, database, seeded_plans):
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    deleted = make_event(
+        "customer.subscription.deleted", subscription(status="canceled"), created=T0 + 20
+    )
+    late_update = make_event(
+        "customer.subscription.updated", subscription(status="active"), created=T0 + 10
+    )
+    send_event(deleted)
+    r = send_event(late_update)
+    assert r.json["outcome"] == "ignored"
+    user = database.user("u1")
+    assert (user["subscription_status"], user["subscription_tier"]) == ("cancelled", "free")
+
+
+def test_same_second_events_never_drop_the_newest_state(
+    send_event, database, seeded_plans, use_double
+):
+    """stripe-sync-engine #268: two updates in one second, the newer delivered first."""
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    older = make_event("customer.subscription.updated", subscription(price=PRO_PRICE), created=T0)
+    newer = make_event("customer.subscription.updated", subscription(price=TEAM_PRICE), created=T0)
+    use_double.put_subscription(subscription(price=TEAM_PRICE))  # Stripe knows the newest
+    send_event(newer)
+    send_event(older)
+    assert database.user("u1")["subscription_tier"] == "team"
+    assert len(use_double.calls("GET", "/v1/subscriptions/sub_u1")) == 1
+
+
+def test_lifecycle_payloads_are_valid_json_events(openapi_dir):
+    events, _ = lifecycle_events((PRO_PRICE, False), [("plan_change", 1), ("cancel", 1)])
+    assert [event["type"] for event in events][-2:] == [
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    ]
+    json.dumps(events)
