@@ -96,7 +96,7 @@ class StripeApi:
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         """The subscription as Stripe has it now: the authority when events disagree."""
         with _calling_stripe("retrieve subscription"):
-            return self._client.v1.subscriptions.retrieve(subscription_id).to_dict()
+            return self._client.v1.subscriptions.retrieve(subscription_id).to_dict(for_json=True)
 
     def customer_subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
         """Every subscription of a customer, ended ones included."""
@@ -104,11 +104,18 @@ class StripeApi:
             page = self._client.v1.subscriptions.list(
                 params={"customer": customer_id, "status": "all", "limit": 100}
             )
-            return [subscription.to_dict() for subscription in page.auto_paging_iter()]
+            return [subscription.to_dict(for_json=True) for subscription in page.auto_paging_iter()]
 
-    def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
+    def retrieve_checkout_session(self, session_id: str) -> dict[str, Any] | None:
+        """The session, or None when Stripe has no such session."""
         with _calling_stripe("retrieve checkout session"):
-            return self._client.v1.checkout.sessions.retrieve(session_id).to_dict()
+            try:
+                session = self._client.v1.checkout.sessions.retrieve(session_id)
+            except stripe.InvalidRequestError as error:
+                if error.code == "resource_missing":
+                    return None
+                raise
+            return session.to_dict(for_json=True)
 
     def events_since(self, since: datetime) -> Iterator[dict[str, Any]]:
         """Events Stripe created at or after ``since`` (its Events API keeps 30 days), newest
@@ -118,7 +125,7 @@ class StripeApi:
                 params={"created": {"gte": int(since.timestamp())}, "limit": 100}
             )
             for event in page.auto_paging_iter():
-                yield event.to_dict()
+                yield event.to_dict(for_json=True)
 
     def checkout_price_ids(self, session_id: str) -> list[str]:
         """The price ids of a Checkout Session's line items (webhook payloads do not carry them)."""

@@ -82,6 +82,9 @@ def fetched(subscription_id: str, *, not_before: datetime | None = None) -> Obse
 def apply(user: User, observation: Observation) -> str:
     """Apply ``observation`` to the user's subscription if it is the newest; returns the outcome,
     ``"processed"`` or ``"ignored"``. Runs in the caller's transaction; never commits."""
+    # The user's row first: it serialises all writers of one user's subscriptions, including two
+    # events racing to create the same subscription's row (locking a missing row locks nothing).
+    users.lock(user.id)
     row = subscriptions.lock(observation.subscription_id)
     if row is not None and row.user_id != user.id:
         log.warning(

@@ -7,15 +7,18 @@ from flask_jwt_extended import jwt_required
 
 from billing_service.billing import bp, urls
 from billing_service.billing.checkout import start_checkout
+from billing_service.billing.checkout_return import sync_checkout
 from billing_service.billing.current_user import current_user
 from billing_service.billing.request_body import parse_body
 from billing_service.billing.schemas import (
     CheckoutRequest,
     PlanResponse,
     SubscriptionResponse,
+    SyncCheckoutRequest,
     UrlResponse,
 )
 from billing_service.errors import ApiError
+from billing_service.models import User
 from billing_service.repository import plans
 from billing_service.stripe_client import stripe_api
 from billing_service.webhooks.receiver import receive_webhook
@@ -44,7 +47,19 @@ def create_portal_session():
 @bp.get("/subscription")
 @jwt_required()
 def subscription():
+    return _subscription_of(current_user())
+
+
+@bp.post("/sync-checkout")
+@jwt_required()
+def sync_checkout_session():
+    body = parse_body(SyncCheckoutRequest)
     user = current_user()
+    sync_checkout(user, body.session_id)
+    return _subscription_of(user)
+
+
+def _subscription_of(user: User) -> dict[str, object]:
     return SubscriptionResponse.model_validate(user, from_attributes=True).model_dump(mode="json")
 
 

@@ -22,6 +22,14 @@ class CheckoutRequest(BaseModel):
     price_id: PriceId
 
 
+class SyncCheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Checkout Session ids: cs_test_... / cs_live_..., at most 255 characters (Stripe's ids are
+    # shorter); the pattern keeps anything else from reaching a Stripe URL.
+    session_id: Annotated[str, StringConstraints(pattern=r"^cs_[A-Za-z0-9_]{1,252}$")]
+
+
 class UrlResponse(BaseModel):
     url: str
 

@@ -114,6 +114,7 @@ class StripeDouble:
             ("GET", "/v1/checkout/sessions/{session}/line_items"): self._list_line_items,
             ("POST", "/v1/billing_portal/sessions"): self._create_portal_session,
             ("GET", "/v1/subscriptions/{subscription_exposed_id}"): self._get_subscription,
+            ("GET", "/v1/subscriptions"): self._list_subscriptions,
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
         }
@@ -664,6 +665,23 @@ class StripeDouble:
         if subscription_id not in self.subscriptions:
             raise missing("subscription", subscription_id)
         return 200, copy.deepcopy(self.subscriptions[subscription_id])
+
+    def _list_subscriptions(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        params = call.params
+        status = params.get("status")
+        found = [
+            subscription
+            for subscription in self.subscriptions.values()
+            if params.get("customer") in (None, subscription.get("customer"))
+            # Stripe lists all but canceled ones unless asked for "all" (or for one status).
+            and (
+                status == "all"
+                or subscription.get("status") == status
+                or (status is None and subscription.get("status") != "canceled")
+            )
+        ]
+        found.sort(key=lambda subscription: subscription.get("created", 0), reverse=True)
+        return 200, list_page(copy.deepcopy(found), params, "/v1/subscriptions")
 
     def _list_events(self, call: _Call) -> tuple[int, dict[str, Any]]:
         params = call.params

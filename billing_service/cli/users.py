@@ -1,45 +1,18 @@
-"""Commands: ``flask seed-plans``, ``flask users create``, ``flask dev-token``."""
+"""flask users ... and flask dev-token."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_jwt_extended import create_access_token
 
 from billing_service import repository
-from billing_service.plan_catalogue import CatalogueError, default_catalogue_path, read_catalogue
-from billing_service.repository import plans, users
+from billing_service.repository import users
 
 users_cli = AppGroup("users", help="Manage users.")
-
-
-@click.command("seed-plans")
-@with_appcontext
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def seed_plans(path: Path | None) -> None:
-    """Upsert the plan catalogue from PATH (default: the plans.json shipped in the package).
-
-    Idempotent. Plans missing from the file are deactivated (kept, so existing subscribers keep
-    their tier). An invalid file changes nothing.
-    """
-    source = path or default_catalogue_path()
-    try:
-        entries = read_catalogue(source)
-    except CatalogueError as error:
-        raise click.ClickException(str(error)) from None
-    report = plans.replace_catalogue(entries)
-    repository.commit()
-    for label, ids in (
-        ("created", report.created),
-        ("updated", report.updated),
-        ("unchanged", report.unchanged),
-        ("deactivated", report.deactivated),
-    ):
-        click.echo(f"{label}: {', '.join(ids) if ids else '-'}")
 
 
 @users_cli.command("create")
@@ -71,9 +44,3 @@ def dev_token(user_id: str, email: str | None, name: str | None, hours: int) -> 
             identity=user_id, additional_claims=claims, expires_delta=timedelta(hours=hours)
         )
     )
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(seed_plans)
-    app.cli.add_command(users_cli)
-    app.cli.add_command(dev_token)

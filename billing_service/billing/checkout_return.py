@@ -1,0 +1,43 @@
+"""The user is back from Checkout: apply the session now, before its webhook lands."""
+
+from __future__ import annotations
+
+from billing_service import repository
+from billing_service.errors import ApiError
+from billing_service.models import User
+from billing_service.repository import users
+from billing_service.resync import apply_fetched_subscription
+from billing_service.stripe_client import stripe_api
+from billing_service.stripe_objects import object_id
+
+
+def sync_checkout(user: User, session_id: str) -> None:
+    """Apply a completed Checkout Session of this user's at once.
+
+    Idempotent with the webhook: both go through the same watermark, so whichever comes second
+    changes nothing (or only what became newer in between). A session of someone else's is
+    answered exactly like one that does not exist.
+    """
+    session = stripe_api().retrieve_checkout_session(session_id)
+    if session is None:
+        raise ApiError(404, "Checkout session not found")
+    customer_id = object_id(session.get("customer"))
+    own = session.get("client_reference_id") == user.id or (
+        user.stripe_customer_id is not None and customer_id == user.stripe_customer_id
+    )
+    if not own:
+        raise ApiError(404, "Checkout session not found")
+    subscription_id = object_id(session.get("subscription"))
+    if session.get("mode") != "subscription" or subscription_id is None:
+        raise ApiError(409, "This checkout session did not start a subscription")
+    if session.get("status") != "complete":
+        raise ApiError(409, "This checkout session is not complete")
+    user = users.lock(user.id)
+    try:
+        if user.stripe_customer_id is None and customer_id:
+            users.set_customer(user, customer_id)
+        apply_fetched_subscription(user, subscription_id)
+        repository.commit()
+    except BaseException:
+        repository.rollback()
+        raise

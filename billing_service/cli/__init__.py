@@ -1,0 +1,16 @@
+"""The service's flask commands: seed-plans, users, dev-token, billing."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from billing_service.cli.billing import billing_cli
+from billing_service.cli.plans import seed_plans
+from billing_service.cli.users import dev_token, users_cli
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_plans)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(dev_token)
+    app.cli.add_command(billing_cli)

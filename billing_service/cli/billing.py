@@ -1,0 +1,127 @@
+"""flask billing ...: operating the event ledger, replay, resync and local events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from billing_service import repository
+from billing_service.config import webhook_secrets
+from billing_service.dev_events import TRIGGERABLE, build_events, deliver
+from billing_service.replay import UnknownEvent, replay_event, replay_missed
+from billing_service.repository import events, subscriptions, users
+from billing_service.resync import resync_user
+
+billing_cli = AppGroup(
+    "billing", help="Operate billing: the event ledger, replay, resync, local events."
+)
+
+
+@billing_cli.command("events")
+@click.option("--failed", is_flag=True, help="Only events whose processing failed.")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+def list_events(failed: bool, limit: int) -> None:
+    """List the event ledger: id, type, created, status, attempts, last error."""
+    rows = events.listing(failed_only=failed, limit=limit)
+    if not rows:
+        click.echo("no events")
+    for row in rows:
+        line = (
+            f"{row.id}  {row.type:<40} {row.stripe_created_at:%Y-%m-%d %H:%M:%S}  "
+            f"{row.status:<9} attempts={row.attempts}"
+        )
+        click.echo(line + (f"  error: {row.last_error}" if row.last_error else ""))
+
+
+@billing_cli.command("replay")
+@click.argument("event_id", required=False)
+@click.option("--missed", is_flag=True, help="Pull events from Stripe's Events API instead.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="With --missed: from this UTC date/time (Stripe keeps events 30 days).",
+)
+def replay(event_id: str | None, missed: bool, since: datetime | None) -> None:
+    """Process EVENT_ID again from the ledger, or (--missed --since DATE) every event Stripe has
+    since DATE that the ledger lacks or failed: recovery after an outage."""
+    if missed == (event_id is not None) or (missed and since is None):
+        raise click.UsageError("give EVENT_ID, or --missed --since DATE")
+    if event_id is not None:
+        try:
+            click.echo(f"{event_id}: {replay_event(event_id)}")
+        except UnknownEvent as error:
+            raise click.ClickException(str(error)) from None
+        return
+    assert since is not None
+    count = 0
+    for event, outcome in replay_missed(since.replace(tzinfo=UTC)):
+        count += 1
+        click.echo(f"{event.id} {event.type}: {outcome}")
+    click.echo(f"{count} missed event(s) processed")
+
+
+@billing_cli.command("resync")
+@click.option("--user", "user_id", help="Only this user.")
+@click.option("--all", "everyone", is_flag=True, help="Every user with a Stripe customer.")
+def resync(user_id: str | None, everyone: bool) -> None:
+    """Fetch subscriptions from Stripe and correct stored state, printing what changed.
+    Safe while webhooks flow."""
+    if everyone == (user_id is not None):
+        raise click.UsageError("give --user ID or --all")
+    user_ids = users.ids_with_customer(user_id)
+    if user_id is not None and not user_ids:
+        raise click.ClickException(f"User {user_id!r} does not exist or has no Stripe customer")
+    corrected = 0
+    for one_id in user_ids:
+        changes = resync_user(one_id)
+        corrected += bool(changes)
+        for change in changes:
+            click.echo(f"{one_id}: {change}")
+    click.echo(f"{len(user_ids)} user(s) checked, {corrected} corrected")
+
+
+@billing_cli.command("trigger")
+@click.argument("event_type", type=click.Choice(TRIGGERABLE))
+@click.option("--user", "user_id", required=True, help="The user it happens to.")
+@click.option("--price", "price_id", help="The price (new subscription, or a plan change).")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:5000/api/billing/webhook",
+    show_default=True,
+    help="The running service's webhook endpoint.",
+)
+def trigger(event_type: str, user_id: str, price_id: str | None, url: str) -> None:
+    """Send a realistic, signed Stripe event to the running service (development only), like
+    `stripe trigger`: walk a subscription's whole lifecycle without Stripe."""
+    if current_app.config["BILLING_ENV"] != "development":
+        raise click.ClickException("trigger only runs with BILLING_ENV=development")
+    secrets = webhook_secrets(current_app.config)
+    if not secrets:
+        raise click.ClickException(
+            "set STRIPE_WEBHOOK_SECRET (any whsec_... value) for the service and this command"
+        )
+    user = users.get(user_id)
+    if user is None:
+        raise click.ClickException(f"No user {user_id!r}: create it with 'flask users create'")
+    if user.stripe_customer_id is None:
+        # Locally there is no Stripe to create the customer; give the user a stand-in one.
+        users.set_customer(user, f"cus_local_{user.id}")
+        repository.commit()
+    current = (
+        subscriptions.get(user.stripe_subscription_id) if user.stripe_subscription_id else None
+    )
+    try:
+        built = build_events(event_type, user, current, price_id=price_id)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        deliveries = deliver(built, url=url, secret=secrets[0])
+    except OSError as error:
+        raise click.ClickException(f"could not reach {url}: {error}") from None
+    for delivery in deliveries:
+        click.echo(f"{delivery.event_type}: {delivery.status} {delivery.body.strip()}")
+    if any(delivery.status != 200 for delivery in deliveries):
+        raise SystemExit(1)

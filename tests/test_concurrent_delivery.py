@@ -1,0 +1,91 @@
+"""Two processes (two gunicorn workers, two hosts) receiving the same events at the same time:
+each event is applied once, and the state is the newest."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+
+import pytest
+
+from tests.conftest import JWT_SECRET, STRIPE_KEY, TEAM_PRICE, WEBHOOK_SECRET
+from tests.lifecycle import invoice_event, subscription_event
+from tests.stripe_double import sign_payload
+
+pytestmark = pytest.mark.postgres_only
+
+
+def deliver_all(database_uri: str, stripe_url: str, payloads: list[bytes], seed: int, barrier):
+    """One worker process: its own app and connection pool, the same database."""
+    from billing_service import create_app
+
+    app = create_app(
+        {
+            "BILLING_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stripe_url,
+            "STRIPE_MAX_NETWORK_RETRIES": 0,
+        }
+    )
+    client = app.test_client()
+    order = payloads[:]
+    random.Random(seed).shuffle(order)
+    barrier.wait()
+    statuses = []
+    for payload in order:
+        r = client.post(
+            "/api/billing/webhook",
+            data=payload,
+            headers={"Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET)},
+        )
+        statuses.append(r.status_code)
+    if statuses != [200] * len(order):
+        raise SystemExit(f"non-200 answers: {statuses}")
+
+
+def test_two_processes_delivering_the_same_events_apply_each_once(
+    app, database, seeded_plans, use_double
+):
+    from tests.lifecycle import subscription
+
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    events = [
+        subscription_event("customer.subscription.created", at=0),
+        subscription_event("customer.subscription.updated", at=5, price=TEAM_PRICE),
+        invoice_event("invoice.payment_failed", at=10),
+        subscription_event(
+            "customer.subscription.updated", at=10, price=TEAM_PRICE, status="past_due"
+        ),
+        invoice_event("invoice.paid", at=20),
+        subscription_event(
+            "customer.subscription.updated", at=20, price=TEAM_PRICE, cancel_at_period_end=True
+        ),
+    ]
+    use_double.put_subscription(subscription(price=TEAM_PRICE, cancel_at_period_end=True))
+    payloads = [json.dumps(event).encode() for event in events] * 3  # redeliveries too
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    workers = [
+        context.Process(
+            target=deliver_all,
+            args=(app.config["SQLALCHEMY_DATABASE_URI"], use_double.url, payloads, seed, barrier),
+        )
+        for seed in (1, 2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+
+    for event in events:
+        row = database.event(event["id"])
+        assert (row["status"] in ("processed", "ignored"), row["attempts"]) == (True, 1)
+    user = database.user("u1")
+    assert (user["subscription_status"], user["subscription_tier"]) == ("active", "team")
+    assert user["cancel_at_period_end"] is True

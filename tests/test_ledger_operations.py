@@ -1,0 +1,181 @@
+"""Operating the ledger: list events, replay one, recover missed ones, resync from Stripe."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from billing_service.extensions import db
+from billing_service.models import Subscription, User
+from tests.conftest import TEAM_PRICE
+from tests.lifecycle import T0, invoice_event, subscription, subscription_event
+
+SUMMARY = (
+    "stripe_subscription_id",
+    "subscription_status",
+    "subscription_tier",
+    "current_period_end",
+    "cancel_at_period_end",
+)
+
+
+@pytest.fixture
+def customer(database, seeded_plans):
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+
+
+def _summary(database, user_id="u1"):
+    user = database.user(user_id)
+    return {key: user[key] for key in SUMMARY}
+
+
+def _break_handler(monkeypatch, event_type):
+    from billing_service import webhooks
+
+    def broken(event):
+        raise RuntimeError("bug in the handler")
+
+    monkeypatch.setitem(webhooks.HANDLERS, event_type, broken)
+
+
+def test_events_lists_the_ledger_and_its_failures(runner, send_event, customer, monkeypatch):
+    ok = subscription_event("customer.subscription.created", at=0)
+    send_event(ok)
+    _break_handler(monkeypatch, "customer.subscription.updated")
+    bad = subscription_event("customer.subscription.updated", at=10, price=TEAM_PRICE)
+    assert send_event(bad).status_code == 500
+
+    listing = runner.invoke(args=["billing", "events"])
+    assert listing.exit_code == 0, listing.output
+    assert ok["id"] in listing.output and bad["id"] in listing.output
+    failed = runner.invoke(args=["billing", "events", "--failed"])
+    assert bad["id"] in failed.output and ok["id"] not in failed.output
+    assert "attempts=1  error: RuntimeError: bug in the handler" in failed.output
+
+
+def test_replay_processes_a_failed_event_once_the_bug_is_fixed(
+    runner, send_event, customer, database, monkeypatch
+):
+    send_event(subscription_event("customer.subscription.created", at=0))
+    with monkeypatch.context() as patch:
+        _break_handler(patch, "customer.subscription.updated")
+        bad = subscription_event("customer.subscription.updated", at=10, price=TEAM_PRICE)
+        send_event(bad)
+    assert database.user("u1")["subscription_tier"] == "pro"
+
+    result = runner.invoke(args=["billing", "replay", bad["id"]])
+    assert result.exit_code == 0, result.output
+    assert f"{bad['id']}: processed" in result.output
+    assert database.user("u1")["subscription_tier"] == "team"
+    row = database.event(bad["id"])
+    assert (row["status"], row["attempts"], row["last_error"]) == ("processed", 2, None)
+
+
+def test_replay_of_an_unknown_event_is_an_error(runner):
+    result = runner.invoke(args=["billing", "replay", "evt_nope"])
+    assert result.exit_code != 0
+    assert "No stored event evt_nope" in result.output
+
+
+def test_replay_needs_an_event_or_missed_since(runner):
+    assert runner.invoke(args=["billing", "replay"]).exit_code != 0
+    assert runner.invoke(args=["billing", "replay", "--missed"]).exit_code != 0
+
+
+def test_replaying_the_whole_ledger_reproduces_the_same_state(
+    app, runner, send_event, customer, database, use_double
+):
+    lifecycle = [
+        subscription_event("customer.subscription.created", at=0),
+        subscription_event("customer.subscription.updated", at=10, price=TEAM_PRICE),
+        subscription_event(
+            "customer.subscription.updated", at=20, price=TEAM_PRICE, cancel_at_period_end=True
+        ),
+        invoice_event("invoice.paid", at=20),
+    ]
+    for event in lifecycle:
+        assert send_event(event).status_code == 200
+    before = _summary(database)
+    with app.app_context():  # lose every subscription state, keep the ledger
+        db.session.execute(sa.delete(Subscription))
+        db.session.execute(
+            sa.update(User).values(subscription_status="free", subscription_tier="free")
+        )
+        db.session.commit()
+    for event in reversed(lifecycle):  # in any order
+        assert runner.invoke(args=["billing", "replay", event["id"]]).exit_code == 0
+    assert _summary(database) == before
+
+
+def test_replay_missed_recovers_events_from_an_outage(
+    runner, send_event, customer, database, use_double
+):
+    seen = subscription_event("customer.subscription.created", at=0)
+    send_event(seen)
+    missed = [
+        subscription_event("customer.subscription.updated", at=10, price=TEAM_PRICE),
+        subscription_event(
+            "customer.subscription.updated", at=20, price=TEAM_PRICE, cancel_at_period_end=True
+        ),
+    ]
+    for event in [seen, *missed]:
+        use_double.put_event(event)
+
+    since = _date(T0)
+    result = runner.invoke(args=["billing", "replay", "--missed", "--since", since])
+    assert result.exit_code == 0, result.output
+    assert "2 missed event(s) processed" in result.output
+    assert seen["id"] not in result.output  # already in the ledger
+    user = database.user("u1")
+    assert (user["subscription_tier"], user["cancel_at_period_end"]) == ("team", True)
+    [list_call, *_] = use_double.calls("GET", "/v1/events")
+    assert list_call.params["created"] == {"gte": str(_midnight(T0))}
+
+
+def _midnight(timestamp: int) -> int:
+    return timestamp // 86400 * 86400
+
+
+def _date(timestamp: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+
+
+def test_resync_corrects_a_corrupted_row_and_says_what_changed(
+    app, runner, send_event, customer, database, use_double
+):
+    send_event(subscription_event("customer.subscription.created", at=0))
+    use_double.put_subscription(subscription(price=TEAM_PRICE, status="past_due"))
+    with app.app_context():  # corrupt both the summary and the subscription row
+        db.session.execute(
+            sa.update(User).values(subscription_status="cancelled", subscription_tier="free")
+        )
+        db.session.execute(sa.update(Subscription).values(status="cancelled"))
+        db.session.commit()
+
+    result = runner.invoke(args=["billing", "resync", "--user", "u1"])
+    assert result.exit_code == 0, result.output
+    assert "u1: subscription_status: cancelled -> past_due" in result.output
+    assert "u1: subscription_tier: free -> team" in result.output
+    assert "1 user(s) checked, 1 corrected" in result.output
+    user = database.user("u1")
+    assert (user["subscription_status"], user["subscription_tier"]) == ("past_due", "team")
+    [call] = use_double.calls("GET", "/v1/subscriptions")
+    assert call.params == {"customer": "cus_u1", "status": "all", "limit": "100"}
+
+
+def test_resync_of_a_correct_row_changes_nothing(runner, send_event, customer, use_double):
+    send_event(subscription_event("customer.subscription.created", at=0))
+    use_double.put_subscription(subscription())
+    result = runner.invoke(args=["billing", "resync", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "1 user(s) checked, 0 corrected" in result.output
+
+
+def test_resync_needs_a_user_with_a_customer(runner, database):
+    assert runner.invoke(args=["billing", "resync"]).exit_code != 0
+    database.add_user("nocustomer")
+    result = runner.invoke(args=["billing", "resync", "--user", "nocustomer"])
+    assert result.exit_code != 0
+    assert "no Stripe customer" in result.output
