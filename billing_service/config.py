@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 ENVIRONMENTS = ("development", "production", "testing")
+SYNC_MODES = ("watermark", "refetch")  # see subscription_sync
 
 # Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
 # Production refuses to start without a real secret.
@@ -90,8 +91,8 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             "STRIPE_WEBHOOK_SECRET must be endpoint signing secrets (whsec_...), comma-separated"
         )
-    if config["SUBSCRIPTION_SYNC_MODE"] not in ("watermark", "refetch"):
-        raise ConfigError("SUBSCRIPTION_SYNC_MODE must be watermark or refetch")
+    if config["SUBSCRIPTION_SYNC_MODE"] not in SYNC_MODES:
+        raise ConfigError(f"SUBSCRIPTION_SYNC_MODE must be one of {', '.join(SYNC_MODES)}")
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
     frontend_url = config.get("FRONTEND_URL") or ""

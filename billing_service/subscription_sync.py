@@ -45,7 +45,6 @@ from billing_service.subscriptions import PAID_STATUSES, tier_for
 
 log = logging.getLogger(__name__)
 
-SYNC_MODES = ("watermark", "refetch")
 ENDED_STATUSES = frozenset({"cancelled", "incomplete_expired"})
 
 

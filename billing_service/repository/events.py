@@ -96,8 +96,3 @@ def listing(*, failed_only: bool = False, limit: int = 50) -> Sequence[StripeEve
     if failed_only:
         statement = statement.where(StripeEvent.status == "failed")
     return db.session.execute(statement).scalars().all()
-
-
-def all_ids_oldest_first() -> list[str]:
-    statement = select(StripeEvent.id).order_by(StripeEvent.stripe_created_at, StripeEvent.id)
-    return list(db.session.execute(statement).scalars())

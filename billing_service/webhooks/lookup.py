@@ -40,20 +40,11 @@ def user_for_subscription(
     if row is not None:
         return users.get(row.user_id)
     customer_id = object_id(customer)
-    user = users.find_by_customer(customer_id) if customer_id else None
-    if user is None and user_id_hint and customer_id:
+    if user_id_hint and customer_id and users.find_by_customer(customer_id) is None:
         candidate = users.get(user_id_hint)
         if candidate is not None and candidate.stripe_customer_id is None:
             users.set_customer(candidate, customer_id)
-            user = candidate
-    if user is None:
-        log.info(
-            "Stripe event %s (%s) is for unknown customer %s; nothing to do",
-            event.id,
-            event.type,
-            customer_id,
-        )
-    return user
+    return user_for_customer(event, customer_id)
 
 
 def user_for_snapshot(event: WebhookEvent, snapshot: SubscriptionSnapshot) -> User | None:
