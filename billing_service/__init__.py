@@ -33,6 +33,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
     from billing_service.extensions import configure_sqlite, db, jwt, migrate
+    from billing_service.health import bp as health_bp
 
     db.init_app(app)
     with app.app_context():
@@ -43,6 +44,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     register_token_errors(jwt)
     register_error_handlers(app)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(health_bp)
     cli.init_app(app)
     return app
 

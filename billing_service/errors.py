@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,29 @@ def register_error_handlers(app: Flask) -> None:
                 body.headers[name] = response.headers[name]
         return body, status
 
+    @app.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):
+        from billing_service import repository
+
+        repository.rollback()
+        if _database_unavailable(error):
+            # Down, unreachable, or locked past the busy timeout: the pool reconnects (pre-ping)
+            # when it is back, so no restart is needed.
+            log.warning("Database unavailable: %s", type(error.orig).__name__)
+            response, status = error_response(503, "Database unavailable; try again shortly")
+            response.headers["Retry-After"] = "5"
+            return response, status
+        log.exception("Database error")
+        return error_response(500, "Internal server error")
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         # The traceback goes to the log, never to the client.
         log.exception("Unhandled error")
         return error_response(500, "Internal server error")
+
+
+def _database_unavailable(error: DBAPIError) -> bool:
+    """Connection lost or refused, or SQLite locked past its busy timeout (the DB-API's
+    OperationalError and InterfaceError), as opposed to a bug in a statement."""
+    return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import requests
 import stripe
 from flask import current_app
 from stripe.params import CustomerCreateParams
@@ -141,7 +142,13 @@ def _calling_stripe(action: str) -> Iterator[None]:
     """Turn Stripe's failures into API errors a client can act on; log Stripe's request id."""
     try:
         yield
-    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+    except stripe.APIConnectionError as error:
+        if isinstance(error.__cause__, requests.exceptions.Timeout):
+            log.warning("Stripe timed out during %s", action)
+            raise ApiError(504, "Stripe did not answer in time; try again shortly") from error
+        log.warning("Stripe unreachable during %s: %s", action, type(error).__name__)
+        raise ApiError(503, "Stripe is unavailable; try again shortly") from error
+    except stripe.RateLimitError as error:
         log.warning(
             "Stripe unavailable during %s: %s (request %s)",
             action,

@@ -40,7 +40,10 @@ def deliver_all(database_uri: str, stripe_url: str, payloads: list[bytes], seed:
         r = client.post(
             "/api/billing/webhook",
             data=payload,
-            headers={"Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET)},
+            headers={
+                "Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET),
+                "Content-Type": "application/json",
+            },
         )
         statuses.append(r.status_code)
     if statuses != [200] * len(order):

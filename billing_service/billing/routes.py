@@ -73,5 +73,7 @@ def list_plans():
 
 @bp.post("/webhook")
 def webhook():
-    outcome = receive_webhook(request.get_data(), request.headers.get("Stripe-Signature"))
+    outcome = receive_webhook(
+        request.get_data(), request.headers.get("Stripe-Signature"), request.mimetype
+    )
     return {"received": True, "outcome": outcome}

@@ -18,16 +18,18 @@ from billing_service.webhooks.event import MalformedEvent, WebhookEvent
 log = logging.getLogger(__name__)
 
 
-def receive_webhook(payload: bytes, signature: str | None) -> str:
+def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> str:
     """Verify and process one delivery; returns the outcome (processed, ignored, duplicate)."""
-    return process_event(verify_event(payload, signature))
+    return process_event(verify_event(payload, signature, mimetype))
 
 
-def verify_event(payload: bytes, signature: str | None) -> WebhookEvent:
+def verify_event(payload: bytes, signature: str | None, mimetype: str) -> WebhookEvent:
     """The event in ``payload``, once its ``Stripe-Signature`` proves Stripe sent it, recently."""
     secrets = webhook_secrets(current_app.config)
     if not secrets:
         raise ApiError(503, "Stripe is not configured: set STRIPE_WEBHOOK_SECRET")
+    if mimetype != "application/json":
+        raise ApiError(415, "Content-Type must be application/json")
     if not signature:
         raise ApiError(400, "Missing Stripe-Signature header")
     try:

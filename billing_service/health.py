@@ -1,0 +1,59 @@
+"""Probes for load balancers and orchestrators, unauthenticated and tiny.
+
+``/healthz``: the process answers. ``/readyz``: it can do its job — the database answers, its
+schema is at the migrations' head, and Stripe is configured. A red readiness takes the instance
+out of rotation without restarting it; it turns green by itself when the cause goes away.
+"""
+
+from __future__ import annotations
+
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from billing_service.extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = {"database": _database(), "stripe": _stripe()}
+    failing = [f"{name}: {problem}" for name, problem in checks.items() if problem != "ok"]
+    if failing:
+        return {"detail": "Not ready: " + "; ".join(failing), "checks": checks}, 503
+    return {"status": "ready", "checks": checks}
+
+
+def _database() -> str:
+    try:
+        with db.engine.connect() as connection:
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError as error:
+        return f"unavailable ({type(error).__name__})"
+    head = _migrations_head()
+    return "ok" if current == head else f"schema at {current}, migrations at {head}"
+
+
+def _migrations_head() -> str | None:
+    head = current_app.extensions.get("migrations_head")
+    if head is None:
+        directory = current_app.extensions["migrate"].directory
+        head = ScriptDirectory(directory).get_current_head()
+        current_app.extensions["migrations_head"] = head
+    return head
+
+
+def _stripe() -> str:
+    missing = [
+        name
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+        if not current_app.config.get(name)
+    ]
+    return "ok" if not missing else "not configured: set " + ", ".join(missing)
