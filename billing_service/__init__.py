@@ -32,7 +32,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from billing_service.auth import register_token_errors
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
-    from billing_service.extensions import configure_sqlite, db, jwt, migrate
+    from billing_service.extensions import configure_sqlite, db, jwt, limiter, migrate
     from billing_service.health import bp as health_bp
 
     db.init_app(app)
@@ -41,6 +41,15 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
             sqlalchemy.event.listen(db.engine, "connect", configure_sqlite)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
+    limiter.init_app(app)
+    if (
+        app.config["BILLING_ENV"] == "production"
+        and app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    ):
+        app.logger.warning(
+            "Session rate limits are counted per process; set RATELIMIT_STORAGE_URI=redis://... "
+            "so they hold across gunicorn workers and hosts"
+        )
     register_token_errors(jwt)
     register_error_handlers(app)
     app.register_blueprint(billing_bp)

@@ -10,6 +10,8 @@ from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
 
+from limits import parse_many
+
 ENVIRONMENTS = ("development", "production", "testing")
 SYNC_MODES = ("watermark", "refetch")  # see subscription_sync
 
@@ -57,6 +59,16 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Checkout and portal sessions per user: a client stuck in a loop must not create
+        # thousands of Stripe sessions. Shared across workers and hosts only with Redis storage.
+        "RATELIMIT_ENABLED": _bool(environ, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_SESSIONS": environ.get("RATELIMIT_SESSIONS", "10 per minute").strip(),
+        "RATELIMIT_STORAGE_URI": _get(environ, "RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_KEY_PREFIX": "billing",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # If Redis is down, count in memory rather than refuse every checkout.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }
 
 
@@ -93,6 +105,12 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         )
     if config["SUBSCRIPTION_SYNC_MODE"] not in SYNC_MODES:
         raise ConfigError(f"SUBSCRIPTION_SYNC_MODE must be one of {', '.join(SYNC_MODES)}")
+    try:
+        parse_many(config["RATELIMIT_SESSIONS"])
+    except ValueError:
+        raise ConfigError(
+            "RATELIMIT_SESSIONS must be a rate limit such as '10 per minute' or '5/minute;50/day'"
+        ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
     frontend_url = config.get("FRONTEND_URL") or ""
@@ -141,6 +159,17 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
 def _float(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -25,6 +27,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
+# Limits are per route (see billing.rate_limits); nothing is limited by default.
+limiter = Limiter(key_func=get_remote_address)
 
 
 def configure_sqlite(dbapi_connection, _connection_record) -> None:  # type: ignore[no-untyped-def]

@@ -86,6 +86,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "STRIPE_MAX_NETWORK_RETRIES": 0,
             "STRIPE_TIMEOUT_SECONDS": 5,
             "FRONTEND_URL": FRONTEND_URL,
+            # Off in the suite; tests/test_rate_limits.py builds its own limited apps.
+            "RATELIMIT_ENABLED": False,
         }
     )
     with app.app_context():

@@ -9,6 +9,7 @@ from billing_service.billing import bp, urls
 from billing_service.billing.checkout import start_checkout
 from billing_service.billing.checkout_return import sync_checkout
 from billing_service.billing.current_user import current_user
+from billing_service.billing.rate_limits import sessions_per_user
 from billing_service.billing.request_body import parse_body
 from billing_service.billing.schemas import (
     CheckoutRequest,
@@ -26,6 +27,7 @@ from billing_service.webhooks.receiver import receive_webhook
 
 @bp.post("/create-checkout-session")
 @jwt_required()
+@sessions_per_user
 def create_checkout_session():
     body = parse_body(CheckoutRequest)
     url = start_checkout(current_user(), body.price_id)
@@ -34,6 +36,7 @@ def create_checkout_session():
 
 @bp.post("/create-portal-session")
 @jwt_required()
+@sessions_per_user
 def create_portal_session():
     user = current_user()
     if user.stripe_customer_id is None:

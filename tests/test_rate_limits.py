@@ -1,0 +1,180 @@
+"""A client stuck in a loop cannot create thousands of Stripe sessions: per-user limits on
+checkout and portal creation, held across workers and hosts with Redis storage."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from flask_jwt_extended import create_access_token
+
+from billing_service import create_app
+from billing_service.extensions import limiter
+from tests.conftest import IN_CI, JWT_SECRET, PRO_PRICE
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTAL = "/api/billing/create-portal-session"
+REDIS_URI = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture
+def limited_app(app):
+    """An app like the suite's with session limits on (in-process memory storage)."""
+
+    def make(limit: str, storage: str = "memory://"):
+        keys = (
+            "BILLING_ENV",
+            "SQLALCHEMY_DATABASE_URI",
+            "JWT_SECRET_KEY",
+            "STRIPE_SECRET_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "STRIPE_API_BASE",
+            "STRIPE_MAX_NETWORK_RETRIES",
+            "FRONTEND_URL",
+        )
+        return create_app(
+            {key: app.config[key] for key in keys}
+            | {
+                "RATELIMIT_ENABLED": True,
+                "RATELIMIT_SESSIONS": limit,
+                "RATELIMIT_STORAGE_URI": storage,
+            }
+        )
+
+    yield make
+    # The limiter is one object per process (as in production); give it back to the suite's app.
+    limiter.init_app(app)
+
+
+def _headers(app, user_id: str) -> dict[str, str]:
+    with app.app_context():
+        token = create_access_token(identity=user_id, additional_claims={"email": "x@example.com"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_sessions_are_limited_per_user(limited_app, use_double, database, seeded_plans, app):
+    limited = limited_app("2 per minute")
+    limited.config["STRIPE_API_BASE"] = use_double.url
+    database.add_user("u1", stripe_customer_id="cus_u1")
+    client = limited.test_client()
+    headers = _headers(limited, "u1")
+
+    assert client.post(PORTAL, headers=headers).status_code == 200
+    checkout = client.post(
+        "/api/billing/create-checkout-session", headers=headers, json={"price_id": PRO_PRICE}
+    )
+    assert checkout.status_code == 200  # checkout and portal share one budget
+    r = client.post(PORTAL, headers=headers)
+    assert r.status_code == 429
+    assert r.json == {"detail": "Too many billing sessions created; try again later"}
+    assert int(r.headers["Retry-After"]) > 0
+    assert len(use_double.calls("POST", "/v1/billing_portal/sessions")) == 1  # not asked again
+
+    other = client.post(PORTAL, headers=_headers(limited, "u2"))
+    assert other.status_code == 400  # another user has their own budget (and no customer)
+
+
+def test_reads_and_webhooks_are_not_limited(limited_app, database):
+    limited = limited_app("1 per minute")
+    client = limited.test_client()
+    headers = _headers(limited, "u1")
+    for _ in range(5):
+        assert client.get("/api/billing/subscription", headers=headers).status_code == 200
+        assert client.get("/api/billing/plans").status_code == 200
+
+
+def test_invalid_limit_is_refused_at_start_up(app):
+    from billing_service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="RATELIMIT_SESSIONS"):
+        create_app(
+            {"BILLING_ENV": "testing", "JWT_SECRET_KEY": "x" * 40, "RATELIMIT_SESSIONS": "lots"}
+        )
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _status(url: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_limits_hold_across_hosts_with_redis(app, database):
+    if not _redis_reachable():
+        if IN_CI:
+            pytest.fail("Redis at 127.0.0.1:6379 is required in CI")
+        pytest.skip("needs Redis at 127.0.0.1:6379")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
+        "BILLING_ENV": "production",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STRIPE_SECRET_KEY": "sk_test_limits",
+        "STRIPE_WEBHOOK_SECRET": "whsec_limits",
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "FRONTEND_URL": "https://app.example.com",
+        "RATELIMIT_SESSIONS": "3 per minute",
+        "RATELIMIT_STORAGE_URI": REDIS_URI,
+    }
+    ports = [_free_port(), _free_port()]
+    hosts = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        user_id = f"looping-{uuid.uuid4().hex}"  # a fresh budget, whatever Redis holds already
+        headers = _headers(app, user_id)
+        deadline = time.monotonic() + 30
+        for port in ports:
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "gunicorn did not start"
+                    time.sleep(0.1)
+        statuses = [_status(f"http://127.0.0.1:{ports[i % 2]}{PORTAL}", headers) for i in range(8)]
+    finally:
+        for host in hosts:
+            host.terminate()
+            host.wait(timeout=30)
+    # Every request reached a different process than the one before; together they allowed 3.
+    assert statuses.count(429) == 5, statuses
+    assert statuses[:3] == [400, 400, 400]  # allowed through (the user has no billing account)
