@@ -12,6 +12,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from billing_service.billing.schemas import HealthResponse, ReadinessResponse
 from billing_service.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -19,7 +20,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    return {"status": "ok"}
+    return HealthResponse(status="ok").model_dump()
 
 
 @bp.get("/readyz")
@@ -27,8 +28,9 @@ def readyz():
     checks = {"database": _database(), "stripe": _stripe()}
     failing = [f"{name}: {problem}" for name, problem in checks.items() if problem != "ok"]
     if failing:
-        return {"detail": "Not ready: " + "; ".join(failing), "checks": checks}, 503
-    return {"status": "ready", "checks": checks}
+        not_ready = ReadinessResponse(detail="Not ready: " + "; ".join(failing), checks=checks)
+        return not_ready.model_dump(exclude_none=True), 503
+    return ReadinessResponse(status="ready", checks=checks).model_dump(exclude_none=True)
 
 
 def _database() -> str:

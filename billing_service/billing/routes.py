@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask_jwt_extended import jwt_required
 
 from billing_service.billing import bp, urls
 from billing_service.billing.checkout import start_checkout
 from billing_service.billing.checkout_return import sync_checkout
 from billing_service.billing.current_user import current_user
+from billing_service.billing.openapi import openapi_document
 from billing_service.billing.rate_limits import sessions_per_user
 from billing_service.billing.request_body import parse_body
 from billing_service.billing.schemas import (
@@ -17,6 +18,7 @@ from billing_service.billing.schemas import (
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
+    WebhookResponse,
 )
 from billing_service.errors import ApiError
 from billing_service.models import User
@@ -79,4 +81,12 @@ def webhook():
     outcome = receive_webhook(
         request.get_data(), request.headers.get("Stripe-Signature"), request.mimetype
     )
-    return {"received": True, "outcome": outcome}
+    return WebhookResponse(received=True, outcome=outcome).model_dump()
+
+
+@bp.get("/openapi.json")
+def openapi():
+    document = current_app.extensions.get("openapi")
+    if document is None:
+        document = current_app.extensions["openapi"] = openapi_document()
+    return document

@@ -7,9 +7,9 @@ OpenAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 PriceId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
@@ -40,6 +40,27 @@ class SubscriptionResponse(BaseModel):
     stripe_customer_id: str | None
     current_period_end: datetime | None
     cancel_at_period_end: bool
+
+
+class WebhookResponse(BaseModel):
+    received: Literal[True]
+    outcome: Literal["processed", "ignored", "duplicate"]
+
+
+class ErrorResponse(BaseModel):
+    """Every error, whatever the status."""
+
+    detail: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessResponse(BaseModel):
+    status: Literal["ready"] | None = None
+    detail: str | None = None
+    checks: dict[str, str] = Field(description="'ok', or what is wrong, per dependency")
 
 
 class PlanResponse(BaseModel):
