@@ -399,6 +399,30 @@ def test_bad_signatures_are_400_and_change_nothing(
     assert database.count(StripeEvent) == events_before
 
 
+def test_old_signature_with_a_new_timestamp_is_refused(client, deletion, database):
+    """A captured delivery replayed later with a fresh timestamp: the signature covers the
+    timestamp, so the old one no longer matches."""
+    old = sign_payload(deletion, WEBHOOK_SECRET, int(time.time()) - 3600)
+    replayed = old.replace(old.split(",")[0], f"t={int(time.time())}")
+    r = _post(client, deletion, replayed)
+    assert (r.status_code, r.json) == (400, {"detail": "Invalid Stripe signature"})
+    assert _state(database) == ("active", "pro")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_a_body_that_is_not_json_by_content_type_is_415(client, deletion, database, content_type):
+    r = client.post(
+        WEBHOOK,
+        data=deletion,
+        headers={
+            "Stripe-Signature": sign_payload(deletion, WEBHOOK_SECRET),
+            "Content-Type": content_type,
+        },
+    )
+    assert (r.status_code, r.json) == (415, {"detail": "Content-Type must be application/json"})
+    assert _state(database) == ("active", "pro")
+
+
 def test_signature_within_tolerance_is_accepted(client, deletion, database):
     r = _post(client, deletion, sign_payload(deletion, WEBHOOK_SECRET, int(time.time()) - 250))
     assert r.status_code == 200
