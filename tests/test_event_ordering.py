@@ -9,10 +9,8 @@ both end in the lifecycle's final state.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,86 +20,17 @@ from hypothesis import strategies as st
 
 from billing_service.extensions import db
 from billing_service.models import StripeEvent, Subscription, User
-from billing_service.subscriptions import status_from_stripe, tier_for
 from tests.conftest import PRO_PRICE, TEAM_PRICE
-from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription
+from tests.lifecycle import (
+    ACTIONS,
+    T0,
+    StripeSide,
+    expected_state,
+    lifecycle_events,
+    subscription,
+)
 from tests.stripe_double import checkout_session_object, make_event
 
-MONTH = 30 * 24 * 3600
-TIERS = {PRO_PRICE: "pro", TEAM_PRICE: "team"}
-
-
-@dataclasses.dataclass
-class StripeSide:
-    """The subscription as Stripe holds it while the lifecycle plays out."""
-
-    status: str = "active"
-    price: str = PRO_PRICE
-    cancel_at_period_end: bool = False
-    period_end: int = PERIOD_END
-
-    def object(self) -> dict[str, Any]:
-        return subscription(
-            status=self.status,
-            price=self.price,
-            cancel_at_period_end=self.cancel_at_period_end,
-            period_end=self.period_end,
-        )
-
-
-def lifecycle_events(start: tuple[str, bool], steps: list[tuple[str, int]]):
-    """The events Stripe sends for a lifecycle, and Stripe's final subscription."""
-    price, trial = start
-    side = StripeSide(status="trialing" if trial else "active", price=price)
-    now = 0
-    session = checkout_session_object(
-        id="cs_test_life",
-        customer="cus_u1",
-        client_reference_id="u1",
-        subscription="sub_u1",
-        payment_status="no_payment_required" if trial else "paid",
-    )
-    events = [
-        make_event("customer.subscription.created", side.object(), created=T0),
-        make_event("checkout.session.completed", session, created=T0),
-        invoice_event("invoice.paid", at=now),
-    ]
-
-    def updated() -> None:
-        events.append(make_event("customer.subscription.updated", side.object(), created=T0 + now))
-
-    for action, gap in steps:
-        now += gap
-        if side.status == "canceled":
-            break
-        if action == "plan_change":
-            side.price = TEAM_PRICE if side.price == PRO_PRICE else PRO_PRICE
-            updated()
-        elif action == "payment_failed" and side.status in ("active", "trialing", "past_due"):
-            events.append(invoice_event("invoice.payment_failed", at=now))
-            if side.status != "past_due":
-                side.status = "past_due"
-                updated()
-        elif action == "paid" and side.status == "past_due":
-            events.append(invoice_event("invoice.paid", at=now))
-            side.status = "active"
-            updated()
-        elif action == "toggle_cancel":
-            side.cancel_at_period_end = not side.cancel_at_period_end
-            updated()
-        elif action == "renew" and side.status in ("active", "trialing"):
-            side.status, side.period_end = "active", side.period_end + MONTH
-            updated()
-            events.append(invoice_event("invoice.paid", at=now))
-        elif action == "cancel":
-            side.status = "canceled"
-            events.append(
-                make_event("customer.subscription.deleted", side.object(), created=T0 + now)
-            )
-    return events, side
-
-
-ACTIONS = ["plan_change", "payment_failed", "paid", "toggle_cancel", "renew", "cancel"]
 lifecycles = st.tuples(
     st.tuples(st.sampled_from([PRO_PRICE, TEAM_PRICE]), st.booleans()),
     st.lists(
@@ -111,17 +40,6 @@ lifecycles = st.tuples(
         max_size=8,
     ),
 )
-
-
-def expected_state(side: StripeSide) -> dict[str, Any]:
-    status = status_from_stripe(side.status)
-    return {
-        "stripe_subscription_id": "sub_u1",
-        "subscription_status": status,
-        "subscription_tier": tier_for(status, TIERS[side.price]),
-        "cancel_at_period_end": side.cancel_at_period_end,
-        "current_period_end": datetime.fromtimestamp(side.period_end, UTC),
-    }
 
 
 class Replayer:
@@ -139,7 +57,7 @@ class Replayer:
         self.double.put_subscription(side.object())
         self.double.put_checkout_session(
             checkout_session_object(
-                id="cs_test_life",
+                id="cs_test_u1",
                 customer="cus_u1",
                 client_reference_id="u1",
                 subscription="sub_u1",
