@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 ENVIRONMENTS = ("development", "production", "testing")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SYNC_MODES = ("watermark", "refetch")  # see subscription_sync
 
 # Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
@@ -57,6 +59,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        "LOG_LEVEL": (_get(environ, "LOG_LEVEL") or "INFO").upper(),
+        # None: chosen by apply_defaults from BILLING_ENV (text in development, JSON elsewhere).
+        "LOG_FORMAT": (_get(environ, "LOG_FORMAT") or "").lower() or None,
     }
 
 
@@ -67,6 +72,8 @@ def apply_defaults(config: MutableMapping[str, Any]) -> None:
             config["FRONTEND_URL"] = "http://localhost:3000"
         if not config.get("JWT_SECRET_KEY") and config["BILLING_ENV"] == "development":
             config["JWT_SECRET_KEY"] = DEVELOPMENT_JWT_SECRET
+    if not config.get("LOG_FORMAT"):
+        config["LOG_FORMAT"] = "text" if config["BILLING_ENV"] == "development" else "json"
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
         config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
 
@@ -98,6 +105,10 @@ def validate_settings(config: Mapping[str, Any]) -> None:
     frontend_url = config.get("FRONTEND_URL") or ""
     if not frontend_url.startswith(("http://", "https://")):
         raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")
+    if config["LOG_LEVEL"] not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if config["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 
 
 def webhook_secrets(config: Mapping[str, Any]) -> list[str]:
