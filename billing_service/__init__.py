@@ -28,7 +28,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
 
-    from billing_service import cli, models, request_log  # noqa: F401  (models: their tables)
+    from billing_service import cli, cors, models, request_log  # noqa: F401 (models: tables)
     from billing_service.auth import register_token_errors
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
@@ -43,6 +43,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     register_token_errors(jwt)
     register_error_handlers(app)
     request_log.init_app(app)
+    cors.init_app(app)
     app.register_blueprint(billing_bp)
     cli.init_app(app)
     return app

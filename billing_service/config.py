@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("development", "production", "testing")
 LOG_FORMATS = ("json", "text")
@@ -59,6 +60,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Origins allowed to call the API from a browser besides FRONTEND_URL's (staging, a
+        # marketing site), comma-separated.
+        "CORS_ORIGINS": _get(environ, "CORS_ORIGINS"),
         "LOG_LEVEL": (_get(environ, "LOG_LEVEL") or "INFO").upper(),
         # None: chosen by apply_defaults from BILLING_ENV (text in development, JSON elsewhere).
         "LOG_FORMAT": (_get(environ, "LOG_FORMAT") or "").lower() or None,
@@ -105,6 +109,12 @@ def validate_settings(config: Mapping[str, Any]) -> None:
     frontend_url = config.get("FRONTEND_URL") or ""
     if not frontend_url.startswith(("http://", "https://")):
         raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")
+    for origin in extra_cors_origins(config):
+        if not _is_origin(origin):
+            raise ConfigError(
+                f"CORS_ORIGINS must be origins such as https://app.example.com (scheme, host and "
+                f"port only), comma-separated; {origin!r} is not one"
+            )
     if config["LOG_LEVEL"] not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if config["LOG_FORMAT"] not in LOG_FORMATS:
@@ -115,6 +125,27 @@ def webhook_secrets(config: Mapping[str, Any]) -> list[str]:
     """The webhook signing secrets: one, or several during a rotation."""
     raw = config.get("STRIPE_WEBHOOK_SECRET") or ""
     return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+
+def cors_origins(config: Mapping[str, Any]) -> list[str]:
+    """The origins a browser may call the API from: FRONTEND_URL's, then CORS_ORIGINS."""
+    parts = urlsplit(config["FRONTEND_URL"])
+    frontend = f"{parts.scheme}://{parts.netloc}"
+    return [frontend, *(o for o in extra_cors_origins(config) if o != frontend)]
+
+
+def extra_cors_origins(config: Mapping[str, Any]) -> list[str]:
+    raw = config.get("CORS_ORIGINS") or ""
+    return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+
+
+def _is_origin(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+    )
 
 
 def key_is_live(secret_key: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,6 +26,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
+cors = CORS()
 
 
 def configure_sqlite(dbapi_connection, _connection_record) -> None:  # type: ignore[no-untyped-def]
