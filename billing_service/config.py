@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 ENVIRONMENTS = ("development", "production", "testing")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+BILLING_ADDRESS_COLLECTION = ("auto", "required")
 SYNC_MODES = ("watermark", "refetch")  # see subscription_sync
 
 # Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
@@ -60,6 +61,13 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Checkout options, each off (not sent to Stripe) unless set; see README, Checkout options.
+        "CHECKOUT_ALLOW_PROMOTION_CODES": _bool(environ, "CHECKOUT_ALLOW_PROMOTION_CODES"),
+        "CHECKOUT_AUTOMATIC_TAX": _bool(environ, "CHECKOUT_AUTOMATIC_TAX"),
+        "CHECKOUT_BILLING_ADDRESS_COLLECTION": (
+            _get(environ, "CHECKOUT_BILLING_ADDRESS_COLLECTION") or ""
+        ).lower()
+        or None,
         # Origins allowed to call the API from a browser besides FRONTEND_URL's (staging, a
         # marketing site), comma-separated.
         "CORS_ORIGINS": _get(environ, "CORS_ORIGINS"),
@@ -115,6 +123,12 @@ def validate_settings(config: Mapping[str, Any]) -> None:
                 f"CORS_ORIGINS must be origins such as https://app.example.com (scheme, host and "
                 f"port only), comma-separated; {origin!r} is not one"
             )
+    collection = config.get("CHECKOUT_BILLING_ADDRESS_COLLECTION")
+    if collection is not None and collection not in BILLING_ADDRESS_COLLECTION:
+        raise ConfigError(
+            "CHECKOUT_BILLING_ADDRESS_COLLECTION must be one of "
+            f"{', '.join(BILLING_ADDRESS_COLLECTION)} (or unset)"
+        )
     if config["LOG_LEVEL"] not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if config["LOG_FORMAT"] not in LOG_FORMATS:
@@ -183,6 +197,17 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _bool(environ: Mapping[str, str], name: str) -> bool:
+    raw = (_get(environ, name) or "false").lower()
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw in _TRUE
 
 
 def _float(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -50,8 +50,13 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{key}={value}" for key, value in record_fields(record).items())
         text = super().formatMessage(record)
+        # Fields the message already shows (a request's method, path, status) are not repeated.
+        fields = " ".join(
+            f"{key}={value}"
+            for key, value in record_fields(record).items()
+            if str(value) not in record.message
+        )
         return f"{text} {fields}" if fields else text
 
 

@@ -55,7 +55,14 @@ def _finish(response: Response) -> Response:
     user_id = _verified_user_id()
     if user_id is not None:
         fields["user_id"] = user_id
-    log.info("%s %s %s", request.method, request.path, response.status_code, extra=fields)
+    log.info(
+        "%s %s %s in %s ms",
+        request.method,
+        request.path,
+        response.status_code,
+        fields["duration_ms"],
+        extra=fields,
+    )
     return response
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,6 +23,16 @@ from billing_service.errors import ApiError
 log = logging.getLogger(__name__)
 
 Resource = TypeVar("Resource")
+
+
+@dataclass(frozen=True)
+class CheckoutOptions:
+    """Optional Checkout features, from configuration (CHECKOUT_*) and the plan (trial)."""
+
+    allow_promotion_codes: bool = False
+    automatic_tax: bool = False
+    billing_address_collection: str | None = None  # "auto" | "required"; None: Stripe's default
+    trial_days: int | None = None
 
 
 class StripeApi:
@@ -73,8 +84,14 @@ class StripeApi:
         user_id: str,
         success_url: str,
         cancel_url: str,
+        options: CheckoutOptions | None = None,
     ) -> str:
-        """Create a subscription Checkout Session; returns the URL to send the user to."""
+        """Create a subscription Checkout Session; returns the URL to send the user to.
+
+        Options left off are not sent at all, so Stripe's defaults (and its dashboard settings)
+        apply.
+        """
+        options = options or CheckoutOptions()
         params: CheckoutSessionCreateParams = {
             "mode": "subscription",
             "customer": customer_id,
@@ -86,6 +103,17 @@ class StripeApi:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
+        if options.allow_promotion_codes:
+            params["allow_promotion_codes"] = True
+        if options.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
+            # Stripe refuses automatic tax for an existing customer without an address unless
+            # Checkout may save the address it collects onto the customer.
+            params["customer_update"] = {"address": "auto"}
+        if options.billing_address_collection:
+            params["billing_address_collection"] = options.billing_address_collection
+        if options.trial_days:
+            params["subscription_data"]["trial_period_days"] = options.trial_days
         with _calling_stripe("create checkout session"):
             session = _answered(
                 "create checkout session", self._client.v1.checkout.sessions.create(params=params)

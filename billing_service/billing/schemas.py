@@ -51,3 +51,4 @@ class PlanResponse(BaseModel):
     currency: str
     interval: str | None
     features: list[str]
+    trial_days: int | None

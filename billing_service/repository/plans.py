@@ -11,7 +11,16 @@ from sqlalchemy import select
 from billing_service.extensions import db
 from billing_service.models import Plan
 
-PLAN_FIELDS = ("name", "tier", "price_id", "amount", "currency", "interval", "features")
+PLAN_FIELDS = (
+    "name",
+    "tier",
+    "price_id",
+    "amount",
+    "currency",
+    "interval",
+    "features",
+    "trial_days",
+)
 
 
 @dataclass
