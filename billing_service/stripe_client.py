@@ -178,6 +178,22 @@ class StripeApi:
             for event in page.auto_paging_iter():
                 yield event.to_dict(for_json=True)
 
+    def active_recurring_prices(self) -> list[dict[str, Any]]:
+        """Every active recurring price, each with its product expanded, newest first."""
+        with _calling_stripe("list prices"):
+            page = _answered(
+                "list prices",
+                self._client.v1.prices.list(
+                    params={
+                        "active": True,
+                        "type": "recurring",
+                        "expand": ["data.product"],
+                        "limit": 100,
+                    }
+                ),
+            )
+            return [price.to_dict(for_json=True) for price in page.auto_paging_iter()]
+
     def checkout_price_ids(self, session_id: str) -> list[str]:
         """The price ids of a Checkout Session's line items (webhook payloads do not carry them)."""
         with _calling_stripe("list checkout line items"):
