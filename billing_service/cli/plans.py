@@ -15,7 +15,7 @@ from billing_service.stripe_catalogue import catalogue_from_prices
 from billing_service.stripe_client import stripe_api
 
 
-@click.command("seed-plans")
+@click.command("seed-plans", short_help="Upsert the plan catalogue from a JSON file or Stripe.")
 @with_appcontext
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
