@@ -56,7 +56,7 @@ def _entries_from_stripe() -> list[dict[str, object]]:
         prices = stripe_api().active_recurring_prices()
     except ApiError as error:
         raise click.ClickException(
-            f"{error.detail} (set STRIPE_SECRET_KEY to a key of the account whose prices to use)"
+            f"{error.detail} to the secret key of the Stripe account whose prices to use"
             if error.status == 503 and "not configured" in error.detail
             else f"Could not list prices from Stripe: {error.detail}"
         ) from None
