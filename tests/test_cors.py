@@ -57,6 +57,11 @@ def test_other_origins_get_no_cors_headers(client, token_for):
         assert not [name for name, _ in r.headers if name.startswith("Access-Control-")]
 
 
+def test_requests_without_an_origin_get_no_cors_headers(client):
+    r = client.get("/api/billing/plans")
+    assert not [name for name, _ in r.headers if name.startswith("Access-Control-")]
+
+
 def test_the_webhook_has_no_cors(client):
     r = _preflight(client, "/api/billing/webhook", FRONTEND_URL)
     assert "Access-Control-Allow-Origin" not in r.headers

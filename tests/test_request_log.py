@@ -82,6 +82,24 @@ def test_errors_carry_a_request_id_too(client):
         assert r.headers["X-Request-ID"]
 
 
+def test_an_unexpected_error_carries_a_request_id_and_is_logged(app, capsys):
+    crashing = create_app(
+        {
+            key: app.config[key]
+            for key in ("BILLING_ENV", "SQLALCHEMY_DATABASE_URI", "JWT_SECRET_KEY", "FRONTEND_URL")
+        }
+    )
+    crashing.add_url_rule("/boom", "boom", lambda: 1 / 0)
+    capsys.readouterr()
+    r = crashing.test_client().get("/boom", headers={"X-Request-ID": "crash-1"})
+    assert (r.status_code, r.headers["X-Request-ID"]) == (500, "crash-1")
+    lines = _lines(capsys)
+    [error] = [line for line in lines if line["level"] == "ERROR"]
+    assert error["request_id"] == "crash-1" and "ZeroDivisionError" in error["exception"]
+    [line] = _request_lines(lines)
+    assert (line["status"], line["request_id"]) == (500, "crash-1")
+
+
 def test_requests_get_distinct_ids(client):
     ids = {client.get("/api/billing/plans").headers["X-Request-ID"] for _ in range(3)}
     assert len(ids) == 3
@@ -140,7 +158,9 @@ def test_stripe_failures_log_stripe_request_ids(client, token_for, use_double, c
     assert line["stripe_request_id"].startswith("req_")
 
 
-def test_no_secret_ever_reaches_the_log(client, token_for, send_event, use_double, capsys):
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_no_secret_ever_reaches_the_log(client, token_for, send_event, use_double, capsys, level):
+    logging.getLogger().setLevel(level)  # the suite restores its logging after each test
     headers = token_for("u1", email="u1@example.com")
     token = headers["Authorization"].removeprefix("Bearer ")
     capsys.readouterr()
