@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +11,7 @@ import sqlalchemy
 from flask import Flask
 
 from billing_service.config import apply_defaults, load_settings, validate_settings
+from billing_service.log_format import configure_logging
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -26,9 +26,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     apply_defaults(app.config)
     validate_settings(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
-    _configure_logging(app)
+    configure_logging(app)
 
-    from billing_service import cli, models  # noqa: F401  (models register their tables)
+    from billing_service import cli, cors, models, request_log  # noqa: F401 (models: tables)
     from billing_service.auth import register_token_errors
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
@@ -52,17 +52,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         )
     register_token_errors(jwt)
     register_error_handlers(app)
+    request_log.init_app(app)
+    cors.init_app(app)
     app.register_blueprint(billing_bp)
     app.register_blueprint(health_bp)
     cli.init_app(app)
     return app
-
-
-def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    app.logger.setLevel(logging.INFO)
-    # Alembic announces every plugin it loads at INFO: noise on each `flask db upgrade`.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

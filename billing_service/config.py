@@ -9,10 +9,14 @@ import os
 from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
 ENVIRONMENTS = ("development", "production", "testing")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+BILLING_ADDRESS_COLLECTION = ("auto", "required")
 SYNC_MODES = ("watermark", "refetch")  # see subscription_sync
 
 # Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
@@ -61,7 +65,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
         # Checkout and portal sessions per user: a client stuck in a loop must not create
         # thousands of Stripe sessions. Shared across workers and hosts only with Redis storage.
-        "RATELIMIT_ENABLED": _bool(environ, "RATELIMIT_ENABLED", True),
+        # Not flask-limiter's own RATELIMIT_ENABLED: that switches its process-wide limiter off
+        # for every app in the process; this is read per request (billing.rate_limits).
+        "SESSION_LIMITS_ENABLED": _bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_SESSIONS": environ.get("RATELIMIT_SESSIONS", "10 per minute").strip(),
         "RATELIMIT_STORAGE_URI": _get(environ, "RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_KEY_PREFIX": "billing",
@@ -69,6 +75,19 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         # If Redis is down, count in memory rather than refuse every checkout.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Checkout options, each off (not sent to Stripe) unless set; see README, Checkout options.
+        "CHECKOUT_ALLOW_PROMOTION_CODES": _bool(environ, "CHECKOUT_ALLOW_PROMOTION_CODES"),
+        "CHECKOUT_AUTOMATIC_TAX": _bool(environ, "CHECKOUT_AUTOMATIC_TAX"),
+        "CHECKOUT_BILLING_ADDRESS_COLLECTION": (
+            _get(environ, "CHECKOUT_BILLING_ADDRESS_COLLECTION") or ""
+        ).lower()
+        or None,
+        # Origins allowed to call the API from a browser besides FRONTEND_URL's (staging, a
+        # marketing site), comma-separated.
+        "CORS_ORIGINS": _get(environ, "CORS_ORIGINS"),
+        "LOG_LEVEL": (_get(environ, "LOG_LEVEL") or "INFO").upper(),
+        # None: chosen by apply_defaults from BILLING_ENV (text in development, JSON elsewhere).
+        "LOG_FORMAT": (_get(environ, "LOG_FORMAT") or "").lower() or None,
     }
 
 
@@ -79,6 +98,8 @@ def apply_defaults(config: MutableMapping[str, Any]) -> None:
             config["FRONTEND_URL"] = "http://localhost:3000"
         if not config.get("JWT_SECRET_KEY") and config["BILLING_ENV"] == "development":
             config["JWT_SECRET_KEY"] = DEVELOPMENT_JWT_SECRET
+    if not config.get("LOG_FORMAT"):
+        config["LOG_FORMAT"] = "text" if config["BILLING_ENV"] == "development" else "json"
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
         config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config["SQLALCHEMY_DATABASE_URI"])
 
@@ -116,12 +137,49 @@ def validate_settings(config: Mapping[str, Any]) -> None:
     frontend_url = config.get("FRONTEND_URL") or ""
     if not frontend_url.startswith(("http://", "https://")):
         raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")
+    for origin in extra_cors_origins(config):
+        if not _is_origin(origin):
+            raise ConfigError(
+                f"CORS_ORIGINS must be origins such as https://app.example.com (scheme, host and "
+                f"port only), comma-separated; {origin!r} is not one"
+            )
+    collection = config.get("CHECKOUT_BILLING_ADDRESS_COLLECTION")
+    if collection is not None and collection not in BILLING_ADDRESS_COLLECTION:
+        raise ConfigError(
+            "CHECKOUT_BILLING_ADDRESS_COLLECTION must be one of "
+            f"{', '.join(BILLING_ADDRESS_COLLECTION)} (or unset)"
+        )
+    if config["LOG_LEVEL"] not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if config["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 
 
 def webhook_secrets(config: Mapping[str, Any]) -> list[str]:
     """The webhook signing secrets: one, or several during a rotation."""
     raw = config.get("STRIPE_WEBHOOK_SECRET") or ""
     return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+
+def cors_origins(config: Mapping[str, Any]) -> list[str]:
+    """The origins a browser may call the API from: FRONTEND_URL's, then CORS_ORIGINS."""
+    parts = urlsplit(config["FRONTEND_URL"])
+    frontend = f"{parts.scheme}://{parts.netloc}"
+    return [frontend, *(o for o in extra_cors_origins(config) if o != frontend)]
+
+
+def extra_cors_origins(config: Mapping[str, Any]) -> list[str]:
+    raw = config.get("CORS_ORIGINS") or ""
+    return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+
+
+def _is_origin(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+    )
 
 
 def key_is_live(secret_key: str) -> bool:
@@ -161,15 +219,17 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = _get(environ, name)
     if raw is None:
         return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    if raw.lower() not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw.lower() in _TRUE
 
 
 def _float(environ: Mapping[str, str], name: str, default: float) -> float:

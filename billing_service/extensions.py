@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -29,6 +30,7 @@ migrate = Migrate()
 jwt = JWTManager()
 # Limits are per route (see billing.rate_limits); nothing is limited by default.
 limiter = Limiter(key_func=get_remote_address)
+cors = CORS()
 
 
 def configure_sqlite(dbapi_connection, _connection_record) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,9 @@ class Plan(db.Model):
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         CheckConstraint(
+            "trial_days IS NULL OR trial_days BETWEEN 1 AND 730", name="trial_days_range"
+        ),
+        CheckConstraint(
             "interval IS NULL OR " + _in("interval", ("day", "week", "month", "year")),
             name="interval_known",
         ),
@@ -105,6 +108,8 @@ class Plan(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     interval: Mapped[str | None] = mapped_column(String(8))
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Free trial offered at checkout, in days; None: no trial.
+    trial_days: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     display_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

@@ -1,7 +1,8 @@
 """Reading a plan catalogue file (``flask seed-plans``) into validated entries.
 
 The format is a JSON list of objects with ``id``, ``name``, ``tier``, ``price_id``, ``amount``
-(minor units), ``currency``, ``interval`` and ``features``; their order is the display order.
+(minor units), ``currency``, ``interval``, ``features`` and, optionally, ``trial_days``; their
+order is the display order.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class PlanEntry(BaseModel):
     currency: Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
     interval: Literal["day", "week", "month", "year"] | None
     features: list[Annotated[str, StringConstraints(min_length=1)]]
+    # Days of free trial Checkout gives a new subscriber (Stripe allows 1 to 730); absent: none.
+    trial_days: Annotated[int, Field(ge=1, le=730)] | None = None
 
 
 class CatalogueError(ValueError):
@@ -62,6 +65,8 @@ def validate_catalogue(raw: object, *, source: str) -> list[dict[str, Any]]:
                 f"{source}: plan {entry['id']!r}: the {FREE_TIER!r} tier has no price_id, "
                 "and every other tier needs one"
             )
+        if not paid and entry["trial_days"] is not None:
+            raise CatalogueError(f"{source}: plan {entry['id']!r}: a free plan has no trial_days")
         if paid and entry["interval"] is None:
             raise CatalogueError(f"{source}: plan {entry['id']!r}: a paid plan needs an interval")
     return entries

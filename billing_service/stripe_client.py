@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import stripe
@@ -21,6 +22,18 @@ from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateP
 from billing_service.errors import ApiError
 
 log = logging.getLogger(__name__)
+
+Resource = TypeVar("Resource")
+
+
+@dataclass(frozen=True)
+class CheckoutOptions:
+    """Optional Checkout features, from configuration (CHECKOUT_*) and the plan (trial)."""
+
+    allow_promotion_codes: bool = False
+    automatic_tax: bool = False
+    billing_address_collection: str | None = None  # "auto" | "required"; None: Stripe's default
+    trial_days: int | None = None
 
 
 class StripeApi:
@@ -55,8 +68,12 @@ class StripeApi:
         if name:
             params["name"] = name
         with _calling_stripe("create customer"):
-            customer = self._client.v1.customers.create(
-                params=params, options={"idempotency_key": f"billing-service-customer-{user_id}"}
+            customer = _answered(
+                "create customer",
+                self._client.v1.customers.create(
+                    params=params,
+                    options={"idempotency_key": f"billing-service-customer-{user_id}"},
+                ),
             )
         return customer.id
 
@@ -68,8 +85,14 @@ class StripeApi:
         user_id: str,
         success_url: str,
         cancel_url: str,
+        options: CheckoutOptions | None = None,
     ) -> str:
-        """Create a subscription Checkout Session; returns the URL to send the user to."""
+        """Create a subscription Checkout Session; returns the URL to send the user to.
+
+        Options left off are not sent at all, so Stripe's defaults (and its dashboard settings)
+        apply.
+        """
+        options = options or CheckoutOptions()
         params: CheckoutSessionCreateParams = {
             "mode": "subscription",
             "customer": customer_id,
@@ -81,29 +104,51 @@ class StripeApi:
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
+        if options.allow_promotion_codes:
+            params["allow_promotion_codes"] = True
+        if options.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
+            # Stripe refuses automatic tax for an existing customer without an address unless
+            # Checkout may save the address it collects onto the customer.
+            params["customer_update"] = {"address": "auto"}
+        if options.billing_address_collection:
+            params["billing_address_collection"] = options.billing_address_collection
+        if options.trial_days:
+            params["subscription_data"]["trial_period_days"] = options.trial_days
         with _calling_stripe("create checkout session"):
-            session = self._client.v1.checkout.sessions.create(params=params)
+            session = _answered(
+                "create checkout session", self._client.v1.checkout.sessions.create(params=params)
+            )
         assert session.url is not None  # always set for hosted Checkout
         return session.url
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         """Create a Customer Portal session; returns its URL."""
         with _calling_stripe("create portal session"):
-            session = self._client.v1.billing_portal.sessions.create(
-                params={"customer": customer_id, "return_url": return_url}
+            session = _answered(
+                "create portal session",
+                self._client.v1.billing_portal.sessions.create(
+                    params={"customer": customer_id, "return_url": return_url}
+                ),
             )
         return session.url
 
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         """The subscription as Stripe has it now: the authority when events disagree."""
         with _calling_stripe("retrieve subscription"):
-            return self._client.v1.subscriptions.retrieve(subscription_id).to_dict(for_json=True)
+            subscription = _answered(
+                "retrieve subscription", self._client.v1.subscriptions.retrieve(subscription_id)
+            )
+            return subscription.to_dict(for_json=True)
 
     def customer_subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
         """Every subscription of a customer, ended ones included."""
         with _calling_stripe("list subscriptions"):
-            page = self._client.v1.subscriptions.list(
-                params={"customer": customer_id, "status": "all", "limit": 100}
+            page = _answered(
+                "list subscriptions",
+                self._client.v1.subscriptions.list(
+                    params={"customer": customer_id, "status": "all", "limit": 100}
+                ),
             )
             return [subscription.to_dict(for_json=True) for subscription in page.auto_paging_iter()]
 
@@ -111,7 +156,10 @@ class StripeApi:
         """The session, or None when Stripe has no such session."""
         with _calling_stripe("retrieve checkout session"):
             try:
-                session = self._client.v1.checkout.sessions.retrieve(session_id)
+                session = _answered(
+                    "retrieve checkout session",
+                    self._client.v1.checkout.sessions.retrieve(session_id),
+                )
             except stripe.InvalidRequestError as error:
                 if error.code == "resource_missing":
                     return None
@@ -122,17 +170,39 @@ class StripeApi:
         """Events Stripe created at or after ``since`` (its Events API keeps 30 days), newest
         first, as Stripe lists them."""
         with _calling_stripe("list events"):
-            page = self._client.v1.events.list(
-                params={"created": {"gte": int(since.timestamp())}, "limit": 100}
+            page = _answered(
+                "list events",
+                self._client.v1.events.list(
+                    params={"created": {"gte": int(since.timestamp())}, "limit": 100}
+                ),
             )
             for event in page.auto_paging_iter():
                 yield event.to_dict(for_json=True)
 
+    def active_recurring_prices(self) -> list[dict[str, Any]]:
+        """Every active recurring price, each with its product expanded, newest first."""
+        with _calling_stripe("list prices"):
+            page = _answered(
+                "list prices",
+                self._client.v1.prices.list(
+                    params={
+                        "active": True,
+                        "type": "recurring",
+                        "expand": ["data.product"],
+                        "limit": 100,
+                    }
+                ),
+            )
+            return [price.to_dict(for_json=True) for price in page.auto_paging_iter()]
+
     def checkout_price_ids(self, session_id: str) -> list[str]:
         """The price ids of a Checkout Session's line items (webhook payloads do not carry them)."""
         with _calling_stripe("list checkout line items"):
-            items = self._client.v1.checkout.sessions.line_items.list(
-                session_id, params={"limit": 100}
+            items = _answered(
+                "list checkout line items",
+                self._client.v1.checkout.sessions.line_items.list(
+                    session_id, params={"limit": 100}
+                ),
             )
         return [item.price.id for item in items.data if item.price is not None]
 
@@ -154,6 +224,7 @@ def _calling_stripe(action: str) -> Iterator[None]:
             action,
             type(error).__name__,
             error.request_id,
+            extra={"stripe_action": action, "stripe_request_id": error.request_id},
         )
         raise ApiError(503, "Stripe is unavailable; try again shortly") from error
     except stripe.StripeError as error:
@@ -163,8 +234,27 @@ def _calling_stripe(action: str) -> Iterator[None]:
             error.http_status,
             error.code or type(error).__name__,
             error.request_id,
+            extra={
+                "stripe_action": action,
+                "stripe_status": error.http_status,
+                "stripe_request_id": error.request_id,
+            },
         )
         raise ApiError(502, "Stripe could not complete the request") from error
+
+
+def _answered(action: str, resource: Resource) -> Resource:
+    """Log Stripe's request id for a call that succeeded: the id Stripe support and the
+    dashboard's request log find the call by. Paged lists log their first page."""
+    response = getattr(resource, "last_response", None)
+    request_id = getattr(response, "request_id", None)
+    log.info(
+        "Stripe %s: ok (request %s)",
+        action,
+        request_id,
+        extra={"stripe_action": action, "stripe_request_id": request_id},
+    )
+    return resource
 
 
 def stripe_api() -> StripeApi:

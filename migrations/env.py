@@ -1,5 +1,4 @@
 import logging
-from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
@@ -8,10 +7,9 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Keep the app's loggers alive when migrations run inside it (tests, `flask db upgrade`).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# No fileConfig here: migrations always run inside the app (`flask db upgrade`, tests), whose
+# create_app has configured logging (LOG_FORMAT, LOG_LEVEL); alembic's own logging config would
+# replace that handler and the migration lines would leave in another format.
 logger = logging.getLogger("alembic.env")
 
 

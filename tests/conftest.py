@@ -19,6 +19,7 @@ from flask_migrate import upgrade
 from billing_service import create_app, repository
 from billing_service.config import database_uri
 from billing_service.extensions import db
+from billing_service.log_format import configure_logging
 from billing_service.models import Plan, StripeEvent, Subscription, User
 from billing_service.plan_catalogue import default_catalogue_path, read_catalogue
 from billing_service.repository import plans
@@ -87,7 +88,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "STRIPE_TIMEOUT_SECONDS": 5,
             "FRONTEND_URL": FRONTEND_URL,
             # Off in the suite; tests/test_rate_limits.py builds its own limited apps.
-            "RATELIMIT_ENABLED": False,
+            "SESSION_LIMITS_ENABLED": False,
         }
     )
     with app.app_context():
@@ -113,6 +114,8 @@ def _reset_schema() -> None:
 @pytest.fixture(autouse=True)
 def _clean_tables(app: Flask) -> Iterator[None]:
     yield
+    # A test that built another app (another LOG_FORMAT) took over the process's logging.
+    configure_logging(app)
     with app.app_context():
         db.session.remove()
         for model in (StripeEvent, Subscription, User, Plan):

@@ -108,8 +108,18 @@ def test_refresh_token_is_not_an_access_token(app, client):
     assert "access token" in r.json["detail"].lower()
 
 
-def test_non_string_email_claim_is_rejected(client, token_for, database):
-    r = client.get(SUBSCRIPTION, headers=token_for("u1", email=["a@example.com"]))
+@pytest.mark.parametrize(
+    ("user_id", "claims"),
+    [
+        ("u1", {"email": ["a@example.com"]}),
+        ("u1", {"name": "Ann\x00"}),
+        ("u1\x00", {}),
+        ("u" * 256, {}),
+    ],
+    ids=["list-email", "nul-in-name", "nul-in-sub", "long-sub"],
+)
+def test_claims_that_cannot_be_stored_are_rejected(client, token_for, database, user_id, claims):
+    r = client.get(SUBSCRIPTION, headers=token_for(user_id, **claims))
     assert r.status_code == 401
     assert database.user("u1") is None
 

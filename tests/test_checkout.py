@@ -118,6 +118,7 @@ def test_price_of_a_deactivated_plan_is_unknown(checkout, use_double, runner, tm
         ({}, "price_id: Field required"),
         ({"price_id": 42}, "price_id: Input should be a valid string"),
         ({"price_id": ""}, "price_id: String should have at least 1 character"),
+        ({"price_id": "price_\x00x"}, "price_id: String should match pattern"),
         ({"price_id": PRO_PRICE, "quantity": 3}, "quantity: Extra inputs are not permitted"),
         ({"price_id": PRO_PRICE, "customer": "cus_other"}, "customer: Extra inputs"),
     ],

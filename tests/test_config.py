@@ -114,3 +114,16 @@ def test_config_error_never_echoes_a_secret(environ):
 )
 def test_database_url_is_pointed_at_the_installed_driver(url, expected):
     assert database_uri(url, "/srv/instance") == expected
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "LOUD"), ("LOG_FORMAT", "xml")])
+def test_log_settings_are_validated(environ, name, value):
+    environ(PRODUCTION_ENV | {name: value})
+    with pytest.raises(ConfigError, match=name):
+        create_app()
+
+
+def test_log_level_is_case_insensitive(environ):
+    environ(PRODUCTION_ENV | {"LOG_LEVEL": "warning", "LOG_FORMAT": "TEXT"})
+    app = create_app()
+    assert (app.config["LOG_LEVEL"], app.config["LOG_FORMAT"]) == ("WARNING", "text")

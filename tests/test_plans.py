@@ -20,6 +20,7 @@ def test_plans_lists_active_plans_in_display_order(client, seeded_plans):
         "currency": "usd",
         "interval": None,
         "features": ["1 project", "Community support"],
+        "trial_days": None,
     }
     assert r.json[1]["price_id"] == "price_pro_monthly_placeholder"
     assert r.json[1]["amount"] == 1900

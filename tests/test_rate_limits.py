@@ -17,7 +17,6 @@ import pytest
 from flask_jwt_extended import create_access_token
 
 from billing_service import create_app
-from billing_service.extensions import limiter
 from tests.conftest import IN_CI, JWT_SECRET, PRO_PRICE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,15 +42,13 @@ def limited_app(app):
         return create_app(
             {key: app.config[key] for key in keys}
             | {
-                "RATELIMIT_ENABLED": True,
+                "SESSION_LIMITS_ENABLED": True,
                 "RATELIMIT_SESSIONS": limit,
                 "RATELIMIT_STORAGE_URI": storage,
             }
         )
 
-    yield make
-    # The limiter is one object per process (as in production); give it back to the suite's app.
-    limiter.init_app(app)
+    return make
 
 
 def _headers(app, user_id: str) -> dict[str, str]:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from billing_service import repository
 from billing_service.billing import urls
 from billing_service.errors import ApiError
 from billing_service.models import User
-from billing_service.repository import plans, users
-from billing_service.stripe_client import stripe_api
+from billing_service.repository import plans, subscriptions, users
+from billing_service.stripe_client import CheckoutOptions, stripe_api
 from billing_service.subscriptions import SUBSCRIBED_STATUSES
 
 
 def start_checkout(user: User, price_id: str) -> str:
     """Create a Checkout Session for ``price_id``; returns the URL to send the user to."""
-    if plans.find_active_by_price(price_id) is None:
+    plan = plans.find_active_by_price(price_id)
+    if plan is None:
         raise ApiError(400, "Unknown price_id")
     if user.subscription_status in SUBSCRIBED_STATUSES:
         raise ApiError(
@@ -28,6 +31,21 @@ def start_checkout(user: User, price_id: str) -> str:
         user_id=user.id,
         success_url=urls.checkout_success(),
         cancel_url=urls.checkout_cancel(),
+        options=checkout_options(
+            plan.trial_days, first_subscription=not subscriptions.for_user(user.id)
+        ),
+    )
+
+
+def checkout_options(trial_days: int | None, *, first_subscription: bool) -> CheckoutOptions:
+    """The configured Checkout options, with the plan's trial for a user's first subscription
+    only: a trial per subscription would let anyone cancel and subscribe again for free."""
+    config = current_app.config
+    return CheckoutOptions(
+        allow_promotion_codes=config["CHECKOUT_ALLOW_PROMOTION_CODES"],
+        automatic_tax=config["CHECKOUT_AUTOMATIC_TAX"],
+        billing_address_collection=config["CHECKOUT_BILLING_ADDRESS_COLLECTION"],
+        trial_days=trial_days if first_subscription else None,
     )
 
 

@@ -26,4 +26,5 @@ sessions_per_user = limiter.shared_limit(
     scope="stripe-sessions",
     key_func=_user_key,
     error_message="Too many billing sessions created; try again later",
+    exempt_when=lambda: not current_app.config["SESSION_LIMITS_ENABLED"],
 )

@@ -11,7 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-PriceId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# Stripe ids are letters, digits and underscores; anything else (a NUL byte, which PostgreSQL
+# cannot even store) is refused as invalid rather than looked up.
+PriceId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\w+$")]
 
 
 class CheckoutRequest(BaseModel):
@@ -72,3 +74,4 @@ class PlanResponse(BaseModel):
     currency: str
     interval: str | None
     features: list[str]
+    trial_days: int | None

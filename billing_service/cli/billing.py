@@ -16,11 +16,14 @@ from billing_service.repository import events, subscriptions, users
 from billing_service.resync import resync_user
 
 billing_cli = AppGroup(
-    "billing", help="Operate billing: the event ledger, replay, resync, local events."
+    "billing",
+    short_help="Operate billing: event ledger, replay, resync, local events.",
+    help="Operate billing: list the Stripe event ledger, replay events, resync state from "
+    "Stripe, and send signed test events locally. Each command's --help says more.",
 )
 
 
-@billing_cli.command("events")
+@billing_cli.command("events", short_help="List the Stripe event ledger, newest first.")
 @click.option("--failed", is_flag=True, help="Only events whose processing failed.")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 def list_events(failed: bool, limit: int) -> None:
@@ -36,13 +39,15 @@ def list_events(failed: bool, limit: int) -> None:
         click.echo(line + (f"  error: {row.last_error}" if row.last_error else ""))
 
 
-@billing_cli.command("replay")
+@billing_cli.command("replay", short_help="Process a stored event again, or recover missed ones.")
 @click.argument("event_id", required=False)
 @click.option("--missed", is_flag=True, help="Pull events from Stripe's Events API instead.")
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-    help="With --missed: from this UTC date/time (Stripe keeps events 30 days).",
+    metavar="DATE",
+    help="With --missed: from this UTC date (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM:SS); "
+    "Stripe keeps events 30 days.",
 )
 def replay(event_id: str | None, missed: bool, since: datetime | None) -> None:
     """Process EVENT_ID again from the ledger, or (--missed --since DATE) every event Stripe has
@@ -63,7 +68,7 @@ def replay(event_id: str | None, missed: bool, since: datetime | None) -> None:
     click.echo(f"{count} missed event(s) processed")
 
 
-@billing_cli.command("resync")
+@billing_cli.command("resync", short_help="Correct stored subscriptions from Stripe.")
 @click.option("--user", "user_id", help="Only this user.")
 @click.option("--all", "everyone", is_flag=True, help="Every user with a Stripe customer.")
 def resync(user_id: str | None, everyone: bool) -> None:
@@ -83,8 +88,8 @@ def resync(user_id: str | None, everyone: bool) -> None:
     click.echo(f"{len(user_ids)} user(s) checked, {corrected} corrected")
 
 
-@billing_cli.command("trigger")
-@click.argument("event_type", type=click.Choice(TRIGGERABLE))
+@billing_cli.command("trigger", short_help="Send a signed test event to the local service.")
+@click.argument("event_type", type=click.Choice(TRIGGERABLE), metavar="EVENT_TYPE")
 @click.option("--user", "user_id", required=True, help="The user it happens to.")
 @click.option("--price", "price_id", help="The price (new subscription, or a plan change).")
 @click.option(
@@ -95,7 +100,13 @@ def resync(user_id: str | None, everyone: bool) -> None:
 )
 def trigger(event_type: str, user_id: str, price_id: str | None, url: str) -> None:
     """Send a realistic, signed Stripe event to the running service (development only), like
-    `stripe trigger`: walk a subscription's whole lifecycle without Stripe."""
+    `stripe trigger`: walk a subscription's whole lifecycle without Stripe.
+
+    EVENT_TYPE is one of: customer.subscription.created, customer.subscription.updated,
+    customer.subscription.deleted, customer.subscription.paused, customer.subscription.resumed,
+    invoice.payment_failed, invoice.paid. The service and this command must share
+    STRIPE_WEBHOOK_SECRET.
+    """
     if current_app.config["BILLING_ENV"] != "development":
         raise click.ClickException("trigger only runs with BILLING_ENV=development")
     secrets = webhook_secrets(current_app.config)

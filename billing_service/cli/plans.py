@@ -8,22 +8,36 @@ import click
 from flask.cli import with_appcontext
 
 from billing_service import repository
+from billing_service.errors import ApiError
 from billing_service.plan_catalogue import CatalogueError, default_catalogue_path, read_catalogue
 from billing_service.repository import plans
+from billing_service.stripe_catalogue import catalogue_from_prices
+from billing_service.stripe_client import stripe_api
 
 
-@click.command("seed-plans")
+@click.command("seed-plans", short_help="Upsert the plan catalogue from a JSON file or Stripe.")
 @with_appcontext
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def seed_plans(path: Path | None) -> None:
-    """Upsert the plan catalogue from PATH (default: the plans.json shipped in the package).
+@click.option(
+    "--from-stripe",
+    is_flag=True,
+    help="Build the catalogue from your active recurring Stripe prices instead of a file "
+    "(tier and features from product metadata; see README, Plans from Stripe).",
+)
+def seed_plans(path: Path | None, from_stripe: bool) -> None:
+    """Upsert the plan catalogue from PATH (default: the plans.json shipped in the package) or,
+    with --from-stripe, from Stripe.
 
-    Idempotent. Plans missing from the file are deactivated (kept, so existing subscribers keep
-    their tier). An invalid file changes nothing.
+    Idempotent. Plans missing from the new catalogue are deactivated (kept, so existing
+    subscribers keep their tier). An invalid catalogue changes nothing.
     """
-    source = path or default_catalogue_path()
+    if path is not None and from_stripe:
+        raise click.UsageError("Give either PATH or --from-stripe, not both.")
     try:
-        entries = read_catalogue(source)
+        if from_stripe:
+            entries = _entries_from_stripe()
+        else:
+            entries = read_catalogue(path or default_catalogue_path())
     except CatalogueError as error:
         raise click.ClickException(str(error)) from None
     report = plans.replace_catalogue(entries)
@@ -35,3 +49,18 @@ def seed_plans(path: Path | None) -> None:
         ("deactivated", report.deactivated),
     ):
         click.echo(f"{label}: {', '.join(ids) if ids else '-'}")
+
+
+def _entries_from_stripe() -> list[dict[str, object]]:
+    try:
+        prices = stripe_api().active_recurring_prices()
+    except ApiError as error:
+        raise click.ClickException(
+            f"{error.detail} to the secret key of the Stripe account whose prices to use"
+            if error.status == 503 and "not configured" in error.detail
+            else f"Could not list prices from Stripe: {error.detail}"
+        ) from None
+    catalogue = catalogue_from_prices(prices, plans.find_active_free())
+    for line in catalogue.skipped:
+        click.echo(f"skipped {line}", err=True)
+    return catalogue.entries

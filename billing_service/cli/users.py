@@ -12,10 +12,14 @@ from flask_jwt_extended import create_access_token
 from billing_service import repository
 from billing_service.repository import users
 
-users_cli = AppGroup("users", help="Manage users.")
+users_cli = AppGroup(
+    "users",
+    short_help="Create users ahead of their first request.",
+    help="Manage users. A user is otherwise created from the claims of their first access token.",
+)
 
 
-@users_cli.command("create")
+@users_cli.command("create", short_help="Create a user with an email and name.")
 @click.argument("user_id")
 @click.option("--email", help="Email address Stripe will know the customer by.")
 @click.option("--name", help="Display name.")
@@ -28,14 +32,20 @@ def create_user(user_id: str, email: str | None, name: str | None) -> None:
     click.echo(f"created user {user_id}")
 
 
-@click.command("dev-token")
+@click.command("dev-token", short_help="Print an access token for a user (development only).")
 @with_appcontext
 @click.argument("user_id")
 @click.option("--email", help="Add an 'email' claim.")
 @click.option("--name", help="Add a 'name' claim.")
-@click.option("--hours", default=24, show_default=True, help="Lifetime of the token.")
+@click.option("--hours", default=24, show_default=True, help="Lifetime of the token, in hours.")
 def dev_token(user_id: str, email: str | None, name: str | None, hours: int) -> None:
-    """Print an access token for USER_ID, for local testing (development only)."""
+    """Print an access token for USER_ID, signed with JWT_SECRET_KEY, for trying the API with
+    curl or the demo page (development only: anywhere else it would mint real credentials).
+
+    \b
+    TOKEN=$(flask dev-token u1 --email ann@example.com)
+    curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:5000/api/billing/subscription
+    """
     if current_app.config["BILLING_ENV"] != "development":
         raise click.ClickException("dev-token only runs with BILLING_ENV=development")
     claims = {key: value for key, value in (("email", email), ("name", name)) if value}

@@ -10,8 +10,18 @@ from sqlalchemy import select
 
 from billing_service.extensions import db
 from billing_service.models import Plan
+from billing_service.subscriptions import FREE_TIER
 
-PLAN_FIELDS = ("name", "tier", "price_id", "amount", "currency", "interval", "features")
+PLAN_FIELDS = (
+    "name",
+    "tier",
+    "price_id",
+    "amount",
+    "currency",
+    "interval",
+    "features",
+    "trial_days",
+)
 
 
 @dataclass
@@ -30,6 +40,16 @@ def list_active() -> Sequence[Plan]:
 def find_active_by_price(price_id: str) -> Plan | None:
     statement = select(Plan).where(Plan.price_id == price_id, Plan.active)
     return db.session.execute(statement).scalar_one_or_none()
+
+
+def find_active_free() -> Plan | None:
+    """The active free plan (no price), if the catalogue has one."""
+    statement = (
+        select(Plan)
+        .where(Plan.active, Plan.price_id.is_(None), Plan.tier == FREE_TIER)
+        .order_by(Plan.display_order)
+    )
+    return db.session.execute(statement).scalars().first()
 
 
 def tier_for_price(price_id: str) -> str | None:

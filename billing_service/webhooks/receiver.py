@@ -71,18 +71,35 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> str:
         )
         if row is None:
             repository.rollback()
-            log.info("Duplicate Stripe event %s (%s) ignored", event.id, event.type)
+            log.info(
+                "Stripe event %s (%s): duplicate",
+                event.id,
+                event.type,
+                extra=_fields(event, "duplicate"),
+            )
             return "duplicate"
         outcome = _dispatch(event)
         events.finish(row, outcome)
         repository.commit()
     except Exception as error:
         repository.rollback()
-        log.exception("Stripe event %s (%s) failed; Stripe will retry it", event.id, event.type)
+        log.exception(
+            "Stripe event %s (%s) failed; Stripe will retry it",
+            event.id,
+            event.type,
+            extra=_fields(event, "failed"),
+        )
         _record_failure(event, error)
         raise ApiError(500, "Event processing failed; Stripe will retry") from None
-    log.info("Stripe event %s (%s) %s", event.id, event.type, outcome)
+    log.info(
+        "Stripe event %s (%s): %s", event.id, event.type, outcome, extra=_fields(event, outcome)
+    )
     return outcome
+
+
+def _fields(event: WebhookEvent, outcome: str) -> dict[str, str]:
+    """The structured fields of an event's log line (JSON keys in production)."""
+    return {"event_id": event.id, "event_type": event.type, "outcome": outcome}
 
 
 def _dispatch(event: WebhookEvent) -> str:
@@ -95,6 +112,7 @@ def _dispatch(event: WebhookEvent) -> str:
             event.id,
             event.type,
             "live" if event.livemode else "test",
+            extra={"event_id": event.id, "event_type": event.type},
         )
         return "ignored"
     handler = HANDLERS.get(event.type)

@@ -15,6 +15,8 @@ from tests.stripe_double.fixtures import (
     load_fixtures,
     new_id,
     price_object,
+    product_object,
+    recurring_price_object,
     stripe_object,
     subscription_object,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "make_event",
     "new_id",
     "price_object",
+    "product_object",
+    "recurring_price_object",
     "sign_payload",
     "signed_event_request",
     "stripe_object",

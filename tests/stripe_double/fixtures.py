@@ -82,6 +82,61 @@ def price_object(price_id: str, version: str = "2022") -> dict[str, Any]:
     return stripe_object("price", version, id=price_id)
 
 
+def product_object(
+    *,
+    id: str,
+    name: str,
+    metadata: dict[str, str] | None = None,
+    version: str = "2022",
+    active: bool = True,
+    marketing_features: list[str] | None = None,
+) -> dict[str, Any]:
+    """Stripe's example product under the given id, name and metadata. ``marketing_features``
+    exist only in the current (2026) shape."""
+    obj = stripe_object("product", version)
+    obj.update(id=id, name=name, metadata=dict(metadata or {}), active=active, livemode=False)
+    set_present_fields(obj, default_price=None, description=None, package_dimensions=None)
+    if marketing_features is not None:
+        if "marketing_features" not in obj:
+            raise KeyError(f"A {version} product has no marketing_features")
+        obj["marketing_features"] = [{"name": feature} for feature in marketing_features]
+    return obj
+
+
+def recurring_price_object(
+    *,
+    id: str,
+    product: str,
+    unit_amount: int,
+    interval: str = "month",
+    currency: str = "usd",
+    version: str = "2022",
+    active: bool = True,
+    nickname: str | None = None,
+    lookup_key: str | None = None,
+    metadata: dict[str, str] | None = None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    """A licensed, per-unit recurring price, from Stripe's example price."""
+    obj = stripe_object("price", version)
+    obj.update(
+        id=id,
+        product=product,
+        unit_amount=unit_amount,
+        unit_amount_decimal=str(unit_amount),
+        currency=currency,
+        active=active,
+        nickname=nickname,
+        lookup_key=lookup_key,
+        metadata=dict(metadata or {}),
+        livemode=False,
+        created=created if created is not None else int(time.time()),
+    )
+    obj["recurring"].update(interval=interval, interval_count=1)
+    set_present_fields(obj, transform_quantity=None, custom_unit_amount=None)
+    return obj
+
+
 def subscription_object(
     *,
     id: str,

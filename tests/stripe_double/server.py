@@ -117,6 +117,7 @@ class StripeDouble:
             ("GET", "/v1/subscriptions"): self._list_subscriptions,
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
+            ("GET", "/v1/prices"): self._list_prices,
         }
         self._error_types = set(
             self._spec.raw["components"]["schemas"]["api_errors"]["properties"]["type"]["enum"]
@@ -163,6 +164,8 @@ class StripeDouble:
             self.portal_sessions: dict[str, dict[str, Any]] = {}
             self.subscriptions: dict[str, dict[str, Any]] = {}
             self.events: dict[str, dict[str, Any]] = {}
+            self.products: dict[str, dict[str, Any]] = {}
+            self.prices: dict[str, dict[str, Any]] = {}
             self._line_items: dict[str, list[dict[str, Any]]] = {}
             self._event_order: dict[str, int] = {}
             self._idempotent: dict[str, _StoredReply] = {}
@@ -195,6 +198,16 @@ class StripeDouble:
         with self._lock:
             self.checkout_sessions[obj["id"]] = copy.deepcopy(obj)
             self._line_items[obj["id"]] = [_line_item(p, 1, version) for p in price_ids]
+
+    def put_product(self, obj: dict[str, Any]) -> None:
+        """Make a product known (see fixtures.product_object): ``expand[]=data.product`` uses it."""
+        with self._lock:
+            self.products[obj["id"]] = copy.deepcopy(obj)
+
+    def put_price(self, obj: dict[str, Any]) -> None:
+        """Make GET /v1/prices list ``obj`` (see fixtures.recurring_price_object)."""
+        with self._lock:
+            self.prices[obj["id"]] = copy.deepcopy(obj)
 
     def put_event(self, event: dict[str, Any]) -> None:
         """Make an event visible to GET /v1/events and /v1/events/{id}."""
@@ -542,6 +555,8 @@ class StripeDouble:
             ("sub_", self.subscriptions),
             ("cs_", self.checkout_sessions),
             ("evt_", self.events),
+            ("prod_", self.products),
+            ("price_", self.prices),
         ):
             if object_id.startswith(prefix):
                 return store.get(object_id)
@@ -696,6 +711,23 @@ class StripeDouble:
         # Newest first, as Stripe lists; registration order breaks ties within one second.
         events.sort(key=lambda e: (e["created"], self._event_order[e["id"]]), reverse=True)
         return 200, list_page(copy.deepcopy(events), params, "/v1/events")
+
+    def _list_prices(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        params = call.params
+        recurring = params.get("recurring") or {}
+        found = [
+            price
+            for price in self.prices.values()
+            if params.get("active") in (None, price["active"])
+            and params.get("type") in (None, price["type"])
+            and params.get("currency") in (None, price["currency"])
+            and params.get("product") in (None, price["product"])
+            and recurring.get("interval") in (None, (price.get("recurring") or {}).get("interval"))
+        ]
+        # Newest first, as Stripe lists; insertion order breaks ties within one second.
+        order = {price_id: index for index, price_id in enumerate(self.prices)}
+        found.sort(key=lambda price: (price["created"], order[price["id"]]), reverse=True)
+        return 200, list_page(copy.deepcopy(found), params, "/v1/prices")
 
     def _get_event(self, call: _Call) -> tuple[int, dict[str, Any]]:
         event_id = call.route.path_params["id"]

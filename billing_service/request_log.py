@@ -1,0 +1,75 @@
+"""Request ids and the one log line per request.
+
+A caller's ``X-Request-ID`` is kept when it is short and made of safe characters (so a proxy's or
+the frontend's id ties their logs to ours) and replaced otherwise (it ends up in log lines, which
+must not be forgeable or unbounded). Every response carries it back, errors included.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from flask_jwt_extended import get_jwt_identity
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+log = logging.getLogger("billing_service.requests")
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+
+
+def request_id_from(header_value: str | None) -> str:
+    """The caller's request id when it is safe to log and echo, else a fresh one."""
+    if header_value and _SAFE_REQUEST_ID.match(header_value):
+        return header_value
+    return uuid.uuid4().hex
+
+
+def _start() -> None:
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    g.request_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    # A request refused before _start ran (none today, but a future before_request might) still
+    # gets an id.
+    request_id = g.get("request_id") or request_id_from(None)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("request_started")
+    fields: dict[str, object] = {
+        "method": request.method,
+        # The path only: a query string may carry something a client should not have sent.
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        "request_id": request_id,
+    }
+    user_id = _verified_user_id()
+    if user_id is not None:
+        fields["user_id"] = user_id
+    log.info(
+        "%s %s %s in %s ms",
+        request.method,
+        request.path,
+        response.status_code,
+        fields["duration_ms"],
+        extra=fields,
+    )
+    return response
+
+
+def _verified_user_id() -> str | None:
+    """The ``sub`` of the access token verified for this request, if one was."""
+    try:
+        identity = get_jwt_identity()
+    except RuntimeError:  # no token was verified: a public route, or a refused token
+        return None
+    return str(identity) if identity is not None else None

@@ -1,0 +1,170 @@
+"""A real browser (headless Chromium, through Selenium) uses the demo frontend in examples/: the
+page, served from another origin than the API, lists the plans, reads the subscription with a
+Bearer token and follows Checkout's URL. This is what proves CORS and the JSON contract work
+where they matter; the other tests only simulate a browser's headers.
+
+Needs Debian's chromium and chromium-driver (``apt-get install -y chromium chromium-driver``);
+skipped, saying so, where they are absent.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask_jwt_extended import create_access_token
+from werkzeug.serving import make_server
+
+from billing_service import create_app
+from tests.conftest import JWT_SECRET, PRO_PRICE, STRIPE_KEY, WEBHOOK_SECRET
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "examples" / "frontend"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WAIT_SECONDS = 15
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="headless Chromium is not installed "
+    "(apt-get install -y chromium chromium-driver gives /usr/bin/chromium and chromedriver)",
+)
+
+
+class _Server:
+    """A WSGI or static-file HTTP server on a free port, in a thread."""
+
+    def __init__(self, server):  # type: ignore[no-untyped-def]
+        self.server = server
+        self.port = server.server_port
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def frontend() -> Iterator[_Server]:
+    """examples/frontend served as static files, as any web server would."""
+    handler = functools.partial(_QuietFiles, directory=str(FRONTEND_DIR))
+    server = _Server(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(app, frontend, use_double, seeded_plans) -> Iterator[_Server]:
+    """The API over real HTTP, allowing the frontend's origin (http://localhost:PORT) only. The
+    page reached as http://127.0.0.1:PORT is the same files on an origin the API refuses."""
+    served = create_app(
+        {
+            "BILLING_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": use_double.url,
+            "STRIPE_MAX_NETWORK_RETRIES": 0,
+            "FRONTEND_URL": f"http://localhost:{frontend.port}",
+        }
+    )
+    server = _Server(make_server("127.0.0.1", 0, served, threaded=True))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(
+        options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    )
+    yield driver
+    driver.quit()
+
+
+def _token(app, user_id: str) -> str:
+    with app.app_context():
+        return create_access_token(
+            identity=user_id, additional_claims={"email": f"{user_id}@example.com"}
+        )
+
+
+def _wait_loaded(driver) -> str:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: d.find_element("tag name", "body").get_attribute("data-loaded")
+    )
+
+
+def test_the_frontend_lists_plans_and_starts_checkout(
+    app, api, frontend, browser, use_double, tmp_path
+):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = f"http://localhost:{frontend.port}/?api=http://127.0.0.1:{api.port}"
+    browser.get(f"{page}#token={_token(app, 'u1')}")
+    assert _wait_loaded(browser) == "true", browser.find_element("id", "error").text
+
+    plans = browser.find_elements("css selector", "#plans li")
+    assert [plan.get_attribute("data-plan") for plan in plans] == ["free", "pro", "team"]
+    assert "$19.00 / month" in plans[1].text
+    assert browser.find_element("id", "subscription").text == "free (free)"
+    # The page could read X-Request-ID: the API exposes it to the browser.
+    request_id = browser.find_element("id", "request-id").text.removeprefix("Last request id: ")
+    assert len(request_id) == 32
+    browser.save_screenshot(str(tmp_path / "1-plans.png"))
+
+    browser.find_element("css selector", f'button[data-price="{PRO_PRICE}"]').click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda d: d.title.startswith("Stripe double checkout for cs_")
+    )
+    browser.save_screenshot(str(tmp_path / "2-checkout.png"))
+    [session_call] = use_double.calls("POST", "/v1/checkout/sessions")
+    assert session_call.params["line_items"] == [{"price": PRO_PRICE, "quantity": "1"}]
+    assert session_call.params["success_url"].startswith(f"http://localhost:{frontend.port}/")
+
+    # Cancelling on the checkout page returns to FRONTEND_URL/pricing: the demo again, still
+    # signed in (the token stays in the tab's sessionStorage).
+    browser.find_element("id", "cancel").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "canceled=true" in d.current_url)
+    assert _wait_loaded(browser) == "true", browser.find_element("id", "error").text
+    assert browser.find_element("id", "subscription").text == "free (free)"
+
+
+def test_an_origin_the_api_does_not_allow_is_refused_by_the_browser(app, api, frontend, browser):
+    # Same files, but as http://127.0.0.1:PORT: not the FRONTEND_URL origin.
+    page = f"http://127.0.0.1:{frontend.port}/?api=http://127.0.0.1:{api.port}"
+    browser.get(f"{page}#token={_token(app, 'u1')}")
+    assert _wait_loaded(browser) == "error"
+    error = browser.find_element("id", "error").text
+    assert "not allowed by CORS" in error
+    assert browser.find_elements("css selector", "#plans li") == []
