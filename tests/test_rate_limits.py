@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,7 +14,8 @@ import pytest
 from flask_jwt_extended import create_access_token
 
 from billing_service import create_app
-from tests.conftest import IN_CI, JWT_SECRET, PRO_PRICE
+from tests.conftest import IN_CI, PRO_PRICE
+from tests.served import gunicorn, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = "/api/billing/create-portal-session"
@@ -105,12 +103,6 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _status(url: str, headers: dict[str, str]) -> int:
     request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
     try:
@@ -125,53 +117,12 @@ def test_limits_hold_across_hosts_with_redis(app, database):
         if IN_CI:
             pytest.fail("Redis at 127.0.0.1:6379 is required in CI")
         pytest.skip("needs Redis at 127.0.0.1:6379")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
-        "BILLING_ENV": "production",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STRIPE_SECRET_KEY": "sk_test_limits",
-        "STRIPE_WEBHOOK_SECRET": "whsec_limits",
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "FRONTEND_URL": "https://app.example.com",
-        "RATELIMIT_SESSIONS": "3 per minute",
-        "RATELIMIT_STORAGE_URI": REDIS_URI,
-    }
-    ports = [_free_port(), _free_port()]
-    hosts = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
-    try:
-        user_id = f"looping-{uuid.uuid4().hex}"  # a fresh budget, whatever Redis holds already
-        headers = _headers(app, user_id)
-        deadline = time.monotonic() + 30
-        for port in ports:
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "gunicorn did not start"
-                    time.sleep(0.1)
-        statuses = [_status(f"http://127.0.0.1:{ports[i % 2]}{PORTAL}", headers) for i in range(8)]
-    finally:
-        for host in hosts:
-            host.terminate()
-            host.wait(timeout=30)
+    env = service_env(app, RATELIMIT_SESSIONS="3 per minute", RATELIMIT_STORAGE_URI=REDIS_URI)
+    user_id = f"looping-{uuid.uuid4().hex}"  # a fresh budget, whatever Redis holds already
+    headers = _headers(app, user_id)
+    with gunicorn(env, "--workers", "2") as one, gunicorn(env, "--workers", "2") as other:
+        hosts = [one.url, other.url]
+        statuses = [_status(f"{hosts[i % 2]}{PORTAL}", headers) for i in range(8)]
     # Every request reached a different process than the one before; together they allowed 3.
     assert statuses.count(429) == 5, statuses
     assert statuses[:3] == [400, 400, 400]  # allowed through (the user has no billing account)

@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import JWT_SECRET, STRIPE_KEY, TEAM_PRICE, WEBHOOK_SECRET
+from tests.conftest import TEAM_PRICE, WEBHOOK_SECRET
+from tests.served import get_json, gunicorn, service_env
 from tests.stripe_double import checkout_session_object, make_event, sign_payload
-from tests.test_wsgi import _free_port, _get
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,38 +54,9 @@ def test_killed_worker_leaves_the_event_for_stripes_retry(app, database, seeded_
     # The worker will be half-way through this event, waiting on Stripe, when it is killed.
     use_double.delay_next("GET", "/v1/checkout/sessions/cs_test_kill/line_items", 10)
 
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
-        "BILLING_ENV": "production",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STRIPE_SECRET_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_API_BASE": use_double.url,
-        "STRIPE_TIMEOUT_SECONDS": "60",
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "FRONTEND_URL": "https://app.example.com",
-    }
-    master = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "1",
-            "--timeout",
-            "120",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/api/billing/webhook"
-    try:
-        _get(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 30)
+    env = service_env(app, STRIPE_API_BASE=use_double.url, STRIPE_TIMEOUT_SECONDS="60")
+    with gunicorn(env, "--workers", "1", "--timeout", "120") as served:
+        url = f"{served.url}/api/billing/webhook"
         statuses: list[int] = []
         delivery = threading.Thread(target=lambda: statuses.append(_post(url, event)))
         delivery.start()
@@ -95,7 +64,7 @@ def test_killed_worker_leaves_the_event_for_stripes_retry(app, database, seeded_
         while not use_double.calls("GET", "/v1/checkout/sessions/cs_test_kill/line_items"):
             assert time.monotonic() < deadline, "the worker never reached Stripe"
             time.sleep(0.05)
-        [worker] = _workers(master.pid)
+        [worker] = _workers(served.process.pid)
         os.kill(worker, signal.SIGKILL)
         delivery.join(timeout=30)
         assert statuses != [200]  # Stripe saw a failed delivery and will retry
@@ -105,11 +74,8 @@ def test_killed_worker_leaves_the_event_for_stripes_retry(app, database, seeded_
         assert database.user("u1")["subscription_status"] == "free"
 
         # Stripe's retry reaches the worker gunicorn started in its place.
-        _get(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 30)
+        get_json(f"{served.url}/healthz", time.monotonic() + 30)
         assert _post(url, event) == 200
-    finally:
-        master.terminate()
-        master.wait(timeout=30)
     assert database.event(event["id"])["status"] == "processed"
     user = database.user("u1")
     assert (user["subscription_status"], user["subscription_tier"]) == ("active", "team")

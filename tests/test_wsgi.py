@@ -5,73 +5,23 @@ from __future__ import annotations
 import json
 import os
 import runpy
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from tests.served import free_port, get_json, gunicorn, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str, deadline: float) -> tuple[int, object]:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def test_gunicorn_serves_the_api(app, seeded_plans, tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
-        "BILLING_ENV": "production",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STRIPE_SECRET_KEY": "sk_test_gunicorn",
-        "STRIPE_WEBHOOK_SECRET": "whsec_gunicorn",
-        "JWT_SECRET_KEY": "gunicorn-test-secret-0123456789abcdef",
-        "FRONTEND_URL": "https://app.example.com",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+def test_gunicorn_serves_the_api(app, seeded_plans):
+    with gunicorn(service_env(app), "--workers", "2") as served:
         deadline = time.monotonic() + 30
-        status, body = _get(f"http://127.0.0.1:{port}/api/billing/plans", deadline)
+        status, body = get_json(f"{served.url}/api/billing/plans", deadline)
         assert status == 200
         assert [plan["id"] for plan in body] == ["free", "pro", "team"]
-        status, body = _get(f"http://127.0.0.1:{port}/api/billing/subscription", deadline)
+        status, body = get_json(f"{served.url}/api/billing/subscription", deadline)
         assert (status, set(body)) == (401, {"detail"})
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0].decode()
-    assert "Traceback" not in output, output
+    assert "Traceback" not in served.output(), served.output()
 
 
 def _gunicorn_settings(monkeypatch, **environ: str) -> dict[str, object]:
@@ -104,36 +54,19 @@ def test_gunicorn_conf_follows_the_environment(monkeypatch):
 
 def test_gunicorn_with_the_conf_logs_json_requests_with_ids(app, seeded_plans):
     """What production runs: gunicorn.conf.py's settings, one JSON line per request."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
-        "BILLING_ENV": "production",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STRIPE_SECRET_KEY": "sk_test_gunicorn",
-        "STRIPE_WEBHOOK_SECRET": "whsec_gunicorn",
-        "JWT_SECRET_KEY": "gunicorn-test-secret-0123456789abcdef",
-        "FRONTEND_URL": "https://app.example.com",
-        "WEB_CONCURRENCY": "1",
-        "PORT": str(port),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        status, _ = _get(f"http://127.0.0.1:{port}/api/billing/plans", time.monotonic() + 30)
+    port = free_port()
+    env = service_env(app, WEB_CONCURRENCY="1", PORT=str(port))
+    with gunicorn(env, "-c", "gunicorn.conf.py", port=port) as served:
+        status, _ = get_json(f"{served.url}/api/billing/plans", time.monotonic() + 30)
         assert status == 200
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0].decode()
+    output = served.output()
     request_lines = [
         json.loads(line)
         for line in output.splitlines()
         if line.startswith("{") and '"billing_service.requests"' in line
     ]
     assert [(line["method"], line["path"], line["status"]) for line in request_lines] == [
-        ("GET", "/api/billing/plans", 200)
+        ("GET", "/healthz", 200),  # how the test knew gunicorn was up
+        ("GET", "/api/billing/plans", 200),
     ]
     assert "Traceback" not in output, output

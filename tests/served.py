@@ -1,0 +1,95 @@
+"""Running the real service under gunicorn for a test: the way production runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from flask import Flask
+
+from tests.conftest import JWT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_env(app: Flask, **settings: str) -> dict[str, str]:
+    """A production environment on the suite's database, plus ``settings``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))}
+    return (
+        inherited
+        | {
+            "BILLING_ENV": "production",
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "FRONTEND_URL": "https://app.example.com",
+        }
+        | settings
+    )
+
+
+def get_json(url: str, deadline: float) -> tuple[int, Any]:
+    """GET ``url``, retrying while the server is still starting."""
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+    _log: IO[str]
+    _final_output: str | None = None
+
+    def output(self) -> str:
+        """What gunicorn and the app printed (all of it, once the server has stopped)."""
+        if self._final_output is not None:
+            return self._final_output
+        self._log.seek(0)
+        return self._log.read()
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], *options: str, port: int | None = None) -> Iterator[Served]:
+    """``gunicorn [options] wsgi:app`` on a free port, up once /healthz answers; its output
+    goes to a file (a pipe nobody reads would fill up and block the workers)."""
+    port = port or free_port()
+    bind = [] if "-c" in options else ["--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", *options, *bind, "wsgi:app"]
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        served = Served(f"http://127.0.0.1:{port}", process, log)
+        try:
+            get_json(f"{served.url}/healthz", time.monotonic() + 30)
+            yield served
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            served._final_output = served.output()
