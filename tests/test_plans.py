@@ -106,6 +106,8 @@ def test_catalogue_rules_are_checked(runner, tmp_path, database):
         "duplicate price_id": [_plan("a", "pro", "price_x"), _plan("b", "team", "price_x")],
         "duplicate id": [_plan("a", "pro", "price_x"), _plan("a", "team", "price_y")],
         "needs one": [_plan("a", "pro", None)],
+        # A one-time price cannot start a subscription: paid plans are recurring.
+        "a paid plan needs an interval": [_plan("a", "pro", "price_once", interval=None)],
         "Extra inputs": [_plan("a", "pro", "price_x", colour="red")],
         "non-empty JSON list": {"plans": []},
     }
