@@ -7,13 +7,18 @@ out of rotation without restarting it; it turns green by itself when the cause g
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
+import re
+from pathlib import Path
+
 from flask import Blueprint, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_service.billing.schemas import HealthResponse, ReadinessResponse
 from billing_service.extensions import db
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_ASSIGNMENT = re.compile(r'^(revision|down_revision) = "([^"]+)"', re.MULTILINE)
 
 bp = Blueprint("health", __name__)
 
@@ -46,10 +51,23 @@ def _database() -> str:
 def _migrations_head() -> str | None:
     head = current_app.extensions.get("migrations_head")
     if head is None:
-        directory = current_app.extensions["migrate"].directory
-        head = ScriptDirectory(directory).get_current_head()
-        current_app.extensions["migrations_head"] = head
+        head = current_app.extensions["migrations_head"] = migrations_head(MIGRATIONS_DIR)
     return head
+
+
+def migrations_head(directory: Path) -> str | None:
+    """The newest revision in ``directory``: the one no other revision names as its parent.
+
+    Read from the files rather than through Alembic, which serving workers do not load.
+    """
+    revisions: dict[str, str | None] = {}
+    for script in (directory / "versions").glob("*.py"):
+        found = dict(_ASSIGNMENT.findall(script.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions[found["revision"]] = found.get("down_revision")
+    parents = set(revisions.values())
+    heads = [revision for revision in revisions if revision not in parents]
+    return heads[0] if len(heads) == 1 else None
 
 
 def _stripe() -> str:

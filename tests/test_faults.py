@@ -202,3 +202,14 @@ def test_sqlite_locked_past_the_busy_timeout_is_503(app, client, token_for, tmp_
     with locked_app.app_context():
         db.engine.dispose()
         assert sa.inspect(db.engine).has_table("users")
+
+
+def test_readiness_knows_the_head_migration_without_alembic():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from billing_service.health import MIGRATIONS_DIR, migrations_head
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert migrations_head(MIGRATIONS_DIR) == ScriptDirectory.from_config(config).get_current_head()
