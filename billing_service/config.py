@@ -57,6 +57,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # How long each worker serves GET /plans from memory; see plan_cache.
+        "PLANS_CACHE_SECONDS": _float(environ, "PLANS_CACHE_SECONDS", 5.0),
     }
 
 
@@ -95,6 +97,8 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"SUBSCRIPTION_SYNC_MODE must be one of {', '.join(SYNC_MODES)}")
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
+    if config["PLANS_CACHE_SECONDS"] < 0:
+        raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
     frontend_url = config.get("FRONTEND_URL") or ""
     if not frontend_url.startswith(("http://", "https://")):
         raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")

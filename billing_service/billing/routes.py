@@ -9,17 +9,16 @@ from billing_service.billing import bp, urls
 from billing_service.billing.checkout import start_checkout
 from billing_service.billing.checkout_return import sync_checkout
 from billing_service.billing.current_user import current_user
+from billing_service.billing.plan_cache import active_plans
 from billing_service.billing.request_body import parse_body
 from billing_service.billing.schemas import (
     CheckoutRequest,
-    PlanResponse,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
 )
 from billing_service.errors import ApiError
 from billing_service.models import User
-from billing_service.repository import plans
 from billing_service.stripe_client import stripe_api
 from billing_service.webhooks.receiver import receive_webhook
 
@@ -65,10 +64,7 @@ def _subscription_of(user: User) -> dict[str, object]:
 
 @bp.get("/plans")
 def list_plans():
-    return [
-        PlanResponse.model_validate(plan, from_attributes=True).model_dump()
-        for plan in plans.list_active()
-    ]
+    return active_plans()
 
 
 @bp.post("/webhook")
