@@ -129,7 +129,12 @@ def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         # Wait for a concurrent writer instead of failing at once with "database is locked".
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True}
+    # No pool_pre_ping: it is a round trip before every request (a sixth of a worker's time on
+    # GET /subscription, bench/results/NOTES.md). A connection the server dropped (a restart, a
+    # failover) is found on use instead: SQLAlchemy discards the whole pool and that one request
+    # fails (Stripe retries a webhook; a client retries a read). pool_recycle retires connections
+    # before the idle timeouts of proxies and firewalls cut them silently.
+    return {"pool_recycle": 1800}
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
