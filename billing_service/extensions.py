@@ -1,9 +1,12 @@
-"""Extensions are created here, unbound, and bound to an app in ``create_app``."""
+"""Extensions are created here, unbound, and bound to an app in ``create_app``.
+
+Flask-Migrate is the exception: it is bound only to apps that carry the ``flask`` commands (see
+``create_app``), so that serving workers never import Alembic.
+"""
 
 from __future__ import annotations
 
 from flask_jwt_extended import JWTManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -23,7 +26,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 jwt = JWTManager()
 
 

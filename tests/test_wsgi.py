@@ -71,3 +71,24 @@ def test_gunicorn_serves_the_api(app, seeded_plans, tmp_path):
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
     assert "Traceback" not in output, output
+
+
+def test_the_served_app_leaves_the_commands_and_alembic_out(app):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
+        "BILLING_ENV": "production",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STRIPE_SECRET_KEY": "sk_test_gunicorn",
+        "STRIPE_WEBHOOK_SECRET": "whsec_gunicorn",
+        "JWT_SECRET_KEY": "gunicorn-test-secret-0123456789abcdef",
+        "FRONTEND_URL": "https://app.example.com",
+    }
+    probe = (
+        "import sys, wsgi; "
+        "print(sorted(m for m in ('alembic', 'flask_migrate', 'billing_service.cli') "
+        "if m in sys.modules), 'migrate' in wsgi.app.extensions)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "[] False"
