@@ -21,7 +21,9 @@ def start_checkout(user: User, price_id: str) -> str:
             f"You already have a {user.subscription_status} subscription; change or cancel it in "
             "the billing portal (POST /api/billing/create-portal-session)",
         )
-    customer_id = ensure_customer(user.id)
+    # A stored customer id never changes, so reading it needs no lock; only the first checkout
+    # takes the user's row lock, to create the customer once.
+    customer_id = user.stripe_customer_id or ensure_customer(user.id)
     return stripe_api().create_checkout_session(
         customer_id=customer_id,
         price_id=price_id,
