@@ -91,3 +91,37 @@ def test_a_negative_plans_cache_seconds_is_refused(tmp_path):
     settings["PLANS_CACHE_SECONDS"] = -1
     with pytest.raises(ConfigError, match="PLANS_CACHE_SECONDS"):
         validate_settings(settings)
+
+
+def test_checkout_accepts_the_prices_the_plan_list_shows(
+    app, client, runner, token_for, database, clock, tmp_path
+):
+    runner.invoke(args=["seed-plans"])
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    headers = token_for("u1", email="u1@example.com")
+    client.get("/api/billing/plans")
+    path = tmp_path / "plans.json"
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "free",
+                    "name": "Free",
+                    "tier": "free",
+                    "price_id": None,
+                    "amount": 0,
+                    "currency": "usd",
+                    "interval": None,
+                    "features": [],
+                }
+            ]
+        )
+    )
+    assert runner.invoke(args=["seed-plans", str(path)]).exit_code == 0
+    # The seed deactivated pro; checkout refuses its price at once, before Stripe is called.
+    r = client.post(
+        "/api/billing/create-checkout-session",
+        json={"price_id": "price_pro_monthly_placeholder"},
+        headers=headers,
+    )
+    assert (r.status_code, r.json) == (400, {"detail": "Unknown price_id"})

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from billing_service import repository
-from billing_service.billing import urls
+from billing_service.billing import plan_cache, urls
 from billing_service.errors import ApiError
 from billing_service.models import User
-from billing_service.repository import plans, users
+from billing_service.repository import users
 from billing_service.stripe_client import stripe_api
 from billing_service.subscriptions import SUBSCRIBED_STATUSES
 
 
 def start_checkout(user: User, price_id: str) -> str:
     """Create a Checkout Session for ``price_id``; returns the URL to send the user to."""
-    if plans.find_active_by_price(price_id) is None:
+    if not plan_cache.offers_price(price_id):
         raise ApiError(400, "Unknown price_id")
     if user.subscription_status in SUBSCRIBED_STATUSES:
         raise ApiError(

@@ -1,4 +1,5 @@
-"""The public plan list, kept in each worker process for a few seconds.
+"""The public plan list, kept in each worker process for a few seconds; checkout checks prices
+against it.
 
 ``GET /plans`` is behind every pricing-page view, and the catalogue changes only when someone runs
 ``flask seed-plans``. Each process (each gunicorn worker) keeps the list it last read for
@@ -47,6 +48,12 @@ def active_plans() -> list[dict[str, Any]]:
     if seconds > 0:
         current_app.extensions[_EXTENSION_KEY] = _CachedList(listed, now + seconds)
     return listed
+
+
+def offers_price(price_id: str) -> bool:
+    """Whether ``price_id`` belongs to an active plan: checkout accepts what the pricing page
+    (``GET /plans``) lists, from the same copy."""
+    return any(plan["price_id"] == price_id for plan in active_plans())
 
 
 def invalidate() -> None:

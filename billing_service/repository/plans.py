@@ -27,11 +27,6 @@ def list_active() -> Sequence[Plan]:
     return db.session.execute(statement).scalars().all()
 
 
-def find_active_by_price(price_id: str) -> Plan | None:
-    statement = select(Plan).where(Plan.price_id == price_id, Plan.active)
-    return db.session.execute(statement).scalar_one_or_none()
-
-
 def tier_for_price(price_id: str) -> str | None:
     """The tier a Stripe price grants, inactive plans included.
 
