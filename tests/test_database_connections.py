@@ -32,3 +32,19 @@ def test_requests_recover_after_the_server_drops_every_connection(app, client, t
     assert first.status_code in (200, 500)
     assert first.is_json
     assert client.get("/api/billing/subscription", headers=headers).status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_reading_a_subscription_leaves_no_autocommit_connection_behind(
+    app, client, token_for, database
+):
+    headers = token_for("u1", email="ann@example.com")
+    # A first request creates the user outside a transaction; its email is stored all the same.
+    assert client.get("/api/billing/subscription", headers=headers).json["subscription_status"] == (
+        "free"
+    )
+    assert database.user("u1")["email"] == "ann@example.com"
+    with app.app_context():
+        assert db.session.connection().connection.dbapi_connection.autocommit is False
+        db.session.remove()
+    assert client.get("/api/billing/subscription", headers=headers).status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_jwt_extended import jwt_required
 
+from billing_service import repository
 from billing_service.billing import bp, urls
 from billing_service.billing.checkout import start_checkout
 from billing_service.billing.checkout_return import sync_checkout
@@ -46,6 +47,7 @@ def create_portal_session():
 @bp.get("/subscription")
 @jwt_required()
 def subscription():
+    repository.read_without_transaction()
     return _subscription_of(current_user())
 
 

@@ -20,6 +20,20 @@ def rollback() -> None:
     db.session.rollback()
 
 
+def read_without_transaction() -> None:
+    """Run this request's statements outside an explicit transaction (PostgreSQL autocommit).
+
+    For a request that only reads one row: that read is consistent on its own, and BEGIN and
+    ROLLBACK were two of its three round trips (GET /subscription, bench/results/NOTES.md). A
+    write it does anyway (a user's first request) commits statement by statement, which
+    ``users.get_or_create`` allows: it commits at once. Call it before any other statement; the
+    connection gets its isolation level back when it returns to the pool. On SQLite, where no
+    BEGIN is sent for a read, it would only add work, so it does nothing.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def insert_unless_present(model: type[db.Model], values: dict[str, Any], key: str) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when this call inserted the row.
 
