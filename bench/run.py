@@ -145,12 +145,18 @@ class Runner:
 
         bare = self._serve("bare", "bare_app:app", {}, ready="/bare")
         self._load("bare", "GET /bare (ceiling)", bare.url + "/bare", tokens=tokens)
+        # What one HTTP hop through gunicorn and a JWT check cost, one request at a time: part of
+        # checkout's overhead over a direct Stripe call that any API in front of Stripe pays.
+        self._load(
+            "bare", "GET /bare, 1 connection", bare.url + "/bare", tokens=tokens, connections=1
+        )
         self.rss["bare"] = worker_rss_mb(bare)
         bare.stop()
 
         databases = [("sqlite", "sqlite:///" + str(self.work / "bench.db"))]
         if postgres_url:
             databases.append(("postgresql", database_uri(postgres_url, str(self.work))))
+        direct: dict[str, dict[str, float]] = {}
         for name, uri in databases:
             started = time.perf_counter()
             dataset.prepare_database(uri, users=options.users)
@@ -171,12 +177,12 @@ class Runner:
                     body=body,
                     connections=1,
                 )
+                # Right after the app's run, under the same conditions (the machine may be
+                # shared): the same request straight from the SDK to the double.
+                direct[name] = measure_direct_checkout(double_url, options.duration)
+                print(f"[{name}] direct SDK checkout call: {direct[name]}", flush=True)
             self.rss[name] = worker_rss_mb(app)
             app.stop()
-        direct = None
-        if double_url:
-            direct = measure_direct_checkout(double_url, options.duration)
-            print(f"[direct SDK] {direct}", flush=True)
         return {
             "settings": {
                 "workers": 2,
