@@ -23,11 +23,12 @@ def start_checkout(user: User, price_id: str) -> str:
         )
     # A stored customer id never changes, so reading it needs no lock; only the first checkout
     # takes the user's row lock, to create the customer once.
-    customer_id = user.stripe_customer_id or ensure_customer(user.id)
+    user_id = user.id
+    customer_id = user.stripe_customer_id or ensure_customer(user_id)
     return stripe_api().create_checkout_session(
         customer_id=customer_id,
         price_id=price_id,
-        user_id=user.id,
+        user_id=user_id,
         success_url=urls.checkout_success(),
         cancel_url=urls.checkout_cancel(),
     )
@@ -41,6 +42,9 @@ def ensure_customer(user_id: str) -> str:
     user id) covers what a row lock cannot: SQLite, and a commit that fails after Stripe succeeded.
     Nothing is stored unless Stripe returned a customer.
     """
+    # The request read the user outside a transaction (read_without_transaction); ending that
+    # releases its autocommit connection, so the lock below is taken in a real transaction.
+    repository.rollback()
     user = users.lock(user_id)
     try:
         if user.stripe_customer_id is None:

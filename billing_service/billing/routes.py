@@ -28,6 +28,9 @@ from billing_service.webhooks.receiver import receive_webhook
 @jwt_required()
 def create_checkout_session():
     body = parse_body(CheckoutRequest)
+    # Reads only, unless this is the user's first checkout: ensure_customer then takes a lock in
+    # a transaction of its own.
+    repository.read_without_transaction()
     url = start_checkout(current_user(), body.price_id)
     return UrlResponse(url=url).model_dump()
 

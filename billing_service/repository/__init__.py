@@ -27,8 +27,9 @@ def read_without_transaction() -> None:
     ROLLBACK were two of its three round trips (GET /subscription, bench/results/NOTES.md). A
     write it does anyway (a user's first request) commits statement by statement, which
     ``users.get_or_create`` allows: it commits at once. Call it before any other statement; the
-    connection gets its isolation level back when it returns to the pool. On SQLite, where no
-    BEGIN is sent for a read, it would only add work, so it does nothing.
+    connection gets its isolation level back when it returns to the pool, which ``commit()`` or
+    ``rollback()`` does: work that needs a transaction (a row lock) ends this first. On SQLite,
+    where no BEGIN is sent for a read, it would only add work, so it does nothing.
     """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
