@@ -164,6 +164,27 @@ def plot(results: dict[str, Any], path: Path) -> None:
             zorder=3,
             label="p99" if index == 0 else None,
         )
+        for x, row in zip(xs, rows, strict=True):
+            if row and bare:
+                throughput.annotate(
+                    f"{row['rps'] / bare['rps']:.2f}x",
+                    (x, row["rps"]),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
+        direct = results["direct_sdk_checkout"].get(database)
+        if direct and "POST /create-checkout-session" in endpoints:
+            x = xs[endpoints.index("POST /create-checkout-session")]
+            latency.scatter(
+                [x],
+                [direct["p50_ms"]],
+                marker="*",
+                s=120,
+                color="red",
+                zorder=4,
+                label="direct SDK call p50" if index == 0 else None,
+            )
     if bare:
         throughput.axhline(
             bare["rps"],
@@ -183,7 +204,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
             linestyle=":",
             label=f"bare p99 ({bare['p99_ms']:.2f} ms)",
         )
-    labels = [e.replace(" /", "\n/") for e in endpoints]
+    labels = [e.replace(" /", "\n/") + (" (1 conn.)" if "checkout" in e else "") for e in endpoints]
     for axis, title, unit in (
         (throughput, "Throughput", "requests/s"),
         (latency, "Latency (bars p50, ticks p99)", "ms"),
