@@ -346,12 +346,25 @@ def measure_create_app(runs: int) -> dict[str, float]:
 
 
 def _postgres_problem(url: str) -> str | None:
+    """Why PostgreSQL at ``url`` cannot be used, or None; a missing database is created (on a
+    fresh machine only the server exists)."""
     import psycopg
+    from psycopg import conninfo, sql
 
     try:
         psycopg.connect(url, connect_timeout=3).close()
+        return None
+    except psycopg.OperationalError as error:
+        name = conninfo.conninfo_to_dict(url).get("dbname")
+        if not name or "does not exist" not in str(error):
+            return str(error).strip().splitlines()[0]
+    try:
+        server = conninfo.make_conninfo(url, dbname="postgres")
+        with psycopg.connect(server, connect_timeout=3, autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+        print(f"Created the benchmark's database {name!r}")
     except psycopg.Error as error:
-        return str(error).strip().splitlines()[0]
+        return f"database {name!r} is missing and cannot be created: {error}".splitlines()[0]
     return None
 
 
