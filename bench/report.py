@@ -204,7 +204,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
             linestyle=":",
             label=f"bare p99 ({bare['p99_ms']:.2f} ms)",
         )
-    labels = [e.replace(" /", "\n/") + (" (1 conn.)" if "checkout" in e else "") for e in endpoints]
+    labels = [
+        e.replace(" /", "\n/").replace("-checkout-", "-checkout-\n")
+        + ("\n(1 connection)" if "checkout" in e else "")
+        for e in endpoints
+    ]
     for axis, title, unit in (
         (throughput, "Throughput", "requests/s"),
         (latency, "Latency (bars p50, ticks p99)", "ms"),
