@@ -5,4 +5,5 @@ from dotenv import load_dotenv
 from billing_service import create_app
 
 load_dotenv()
-app = create_app()
+# Serving needs no flask commands nor Alembic: leaving them out keeps each worker smaller.
+app = create_app(commands=False)

@@ -88,6 +88,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "LOG_LEVEL": (_get(environ, "LOG_LEVEL") or "INFO").upper(),
         # None: chosen by apply_defaults from BILLING_ENV (text in development, JSON elsewhere).
         "LOG_FORMAT": (_get(environ, "LOG_FORMAT") or "").lower() or None,
+        # How long each worker serves GET /plans from memory; see plan_cache.
+        "PLANS_CACHE_SECONDS": _float(environ, "PLANS_CACHE_SECONDS", 5.0),
     }
 
 
@@ -134,6 +136,8 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
+    if config["PLANS_CACHE_SECONDS"] < 0:
+        raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
     frontend_url = config.get("FRONTEND_URL") or ""
     if not frontend_url.startswith(("http://", "https://")):
         raise ConfigError("FRONTEND_URL must be an absolute http(s) URL")
@@ -201,7 +205,12 @@ def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         # Wait for a concurrent writer instead of failing at once with "database is locked".
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True}
+    # No pool_pre_ping: it is a round trip before every request (a sixth of a worker's time on
+    # GET /subscription, bench/results/NOTES.md). A connection the server dropped (a restart, a
+    # failover) is found on use instead: SQLAlchemy discards the whole pool and that one request
+    # fails (Stripe retries a webhook; a client retries a read). pool_recycle retires connections
+    # before the idle timeouts of proxies and firewalls cut them silently.
+    return {"pool_recycle": 1800}
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

@@ -44,8 +44,8 @@ def register_error_handlers(app: Flask) -> None:
 
         repository.rollback()
         if _database_unavailable(error):
-            # Down, unreachable, or locked past the busy timeout: the pool reconnects (pre-ping)
-            # when it is back, so no restart is needed.
+            # Down, unreachable, or locked past the busy timeout: a dead connection invalidates the
+            # pool, which reconnects when the database is back, so no restart is needed.
             log.warning("Database unavailable: %s", type(error.orig).__name__)
             response, status = error_response(503, "Database unavailable; try again shortly")
             response.headers["Retry-After"] = "5"

@@ -1,4 +1,8 @@
-"""Extensions are created here, unbound, and bound to an app in ``create_app``."""
+"""Extensions are created here, unbound, and bound to an app in ``create_app``.
+
+Flask-Migrate is the exception: it is bound only to apps that carry the ``flask`` commands (see
+``create_app``), so that serving workers never import Alembic.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -26,7 +29,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 jwt = JWTManager()
 # Limits are per route (see billing.rate_limits); nothing is limited by default.
 limiter = Limiter(key_func=get_remote_address)

@@ -17,6 +17,7 @@ from flask_jwt_extended import create_access_token
 from flask_migrate import upgrade
 
 from billing_service import create_app, repository
+from billing_service.billing import plan_cache
 from billing_service.config import database_uri
 from billing_service.extensions import db
 from billing_service.log_format import configure_logging
@@ -121,6 +122,8 @@ def _clean_tables(app: Flask) -> Iterator[None]:
         for model in (StripeEvent, Subscription, User, Plan):
             db.session.execute(sa.delete(model))
         db.session.commit()
+        # The plans were deleted behind the app's back: the next test must not see them cached.
+        plan_cache.invalidate()
         app.extensions.pop("stripe_api", None)
 
 
@@ -166,6 +169,7 @@ def seeded_plans(app: Flask) -> list[dict[str, Any]]:
     with app.app_context():
         plans.replace_catalogue(entries)
         repository.commit()
+        plan_cache.invalidate()
     return entries
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -70,3 +72,17 @@ def test_gunicorn_with_the_conf_logs_json_requests_with_ids(app, seeded_plans):
         ("GET", "/api/billing/plans", 200),
     ]
     assert "Traceback" not in output, output
+
+
+def test_the_served_app_leaves_the_commands_and_alembic_out(app):
+    env = service_env(app)
+    probe = (
+        "import sys, wsgi; "
+        "print(sorted(m for m in ('alembic', 'flask_migrate', 'billing_service.cli') "
+        "if m in sys.modules), 'migrate' in wsgi.app.extensions)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "[] False"

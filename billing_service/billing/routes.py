@@ -5,16 +5,17 @@ from __future__ import annotations
 from flask import current_app, request
 from flask_jwt_extended import jwt_required
 
+from billing_service import repository
 from billing_service.billing import bp, urls
 from billing_service.billing.checkout import start_checkout
 from billing_service.billing.checkout_return import sync_checkout
 from billing_service.billing.current_user import current_user
 from billing_service.billing.openapi import openapi_document
+from billing_service.billing.plan_cache import active_plans
 from billing_service.billing.rate_limits import sessions_per_user
 from billing_service.billing.request_body import parse_body
 from billing_service.billing.schemas import (
     CheckoutRequest,
-    PlanResponse,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
@@ -22,7 +23,6 @@ from billing_service.billing.schemas import (
 )
 from billing_service.errors import ApiError
 from billing_service.models import User
-from billing_service.repository import plans
 from billing_service.stripe_client import stripe_api
 from billing_service.webhooks.receiver import receive_webhook
 
@@ -32,6 +32,9 @@ from billing_service.webhooks.receiver import receive_webhook
 @sessions_per_user
 def create_checkout_session():
     body = parse_body(CheckoutRequest)
+    # Reads only, unless this is the user's first checkout: ensure_customer then takes a lock in
+    # a transaction of its own.
+    repository.read_without_transaction()
     url = start_checkout(current_user(), body.price_id)
     return UrlResponse(url=url).model_dump()
 
@@ -52,6 +55,7 @@ def create_portal_session():
 @bp.get("/subscription")
 @jwt_required()
 def subscription():
+    repository.read_without_transaction()
     return _subscription_of(current_user())
 
 
@@ -70,10 +74,7 @@ def _subscription_of(user: User) -> dict[str, object]:
 
 @bp.get("/plans")
 def list_plans():
-    return [
-        PlanResponse.model_validate(plan, from_attributes=True).model_dump()
-        for plan in plans.list_active()
-    ]
+    return active_plans()
 
 
 @bp.post("/webhook")

@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from billing_service import repository
+from billing_service.billing import plan_cache
 from billing_service.errors import ApiError
 from billing_service.plan_catalogue import CatalogueError, default_catalogue_path, read_catalogue
 from billing_service.repository import plans
@@ -42,6 +43,7 @@ def seed_plans(path: Path | None, from_stripe: bool) -> None:
         raise click.ClickException(str(error)) from None
     report = plans.replace_catalogue(entries)
     repository.commit()
+    plan_cache.invalidate()
     for label, ids in (
         ("created", report.created),
         ("updated", report.updated),

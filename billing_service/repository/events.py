@@ -35,10 +35,10 @@ def claim(
         "type": event_type,
         "stripe_created_at": stripe_created_at,
         "status": "failed",  # until the transaction commits a real outcome
-        "attempts": 0,
+        "attempts": 1,  # this one: a new row needs no UPDATE to count it
         "payload": payload,
     }
-    insert_unless_present(StripeEvent, values, key="id")
+    inserted = insert_unless_present(StripeEvent, values, key="id")
     statement = (
         select(StripeEvent)
         .where(StripeEvent.id == event_id)
@@ -46,6 +46,8 @@ def claim(
         .execution_options(populate_existing=True)
     )
     row = db.session.execute(statement).scalar_one()
+    if inserted:
+        return row
     if row.status != "failed" and not again:
         return None
     row.attempts += 1

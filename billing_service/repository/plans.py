@@ -37,11 +37,6 @@ def list_active() -> Sequence[Plan]:
     return db.session.execute(statement).scalars().all()
 
 
-def find_active_by_price(price_id: str) -> Plan | None:
-    statement = select(Plan).where(Plan.price_id == price_id, Plan.active)
-    return db.session.execute(statement).scalar_one_or_none()
-
-
 def find_active_free() -> Plan | None:
     """The active free plan (no price), if the catalogue has one."""
     statement = (

@@ -1,0 +1,80 @@
+"""How many SQL statements the hot requests run: each is a round trip on PostgreSQL, and the
+benchmark (bench/run.py) showed round trips are most of what these requests cost. These tests pin
+the counts, so a change that adds one is seen and argued for; they never measure time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from billing_service.extensions import db
+from tests.conftest import PRO_PRICE
+from tests.lifecycle import subscription_event
+
+
+class Statements:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append(" ".join(statement.split())[:60])
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+
+@pytest.fixture
+def statements(app) -> Iterator[Statements]:
+    recorder = Statements()
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", recorder)
+    yield recorder
+    sa.event.remove(engine, "before_cursor_execute", recorder)
+
+
+@pytest.fixture
+def customer(database, seeded_plans) -> str:
+    database.add_user("u1", email="u1@example.com", name="Ann", stripe_customer_id="cus_u1")
+    return "u1"
+
+
+def test_reading_a_subscription_is_one_statement(client, token_for, customer, statements):
+    r = client.get("/api/billing/subscription", headers=token_for("u1", email="u1@example.com"))
+    assert r.status_code == 200
+    assert len(statements.seen) == 1, statements.seen
+
+
+def test_the_plan_list_is_read_once_then_from_memory(client, seeded_plans, statements):
+    client.get("/api/billing/plans")
+    statements.reset()
+    assert len(client.get("/api/billing/plans").json) == 3
+    assert statements.seen == []
+
+
+def test_checkout_for_a_known_customer_reads_one_row_and_locks_none(
+    client, token_for, customer, use_double, statements
+):
+    client.get("/api/billing/plans")  # a pricing page came first: the plans are in memory
+    statements.reset()
+    r = client.post(
+        "/api/billing/create-checkout-session",
+        json={"price_id": PRO_PRICE},
+        headers=token_for("u1", email="u1@example.com"),
+    )
+    assert r.status_code == 200, r.json
+    # The user; the price is checked against the plan list in memory, and the customer exists,
+    # so no row lock and no commit.
+    assert len(statements.seen) == 1, statements.seen
+    assert not any("FOR UPDATE" in statement for statement in statements.seen)
+
+
+def test_a_new_subscription_event_takes_eleven_statements(send_event, customer, statements):
+    event = subscription_event("customer.subscription.created", at=0)
+    assert send_event(event).json == {"received": True, "outcome": "processed"}
+    # Ledger: insert, lock, mark done. User: find the subscription, the customer, lock the user,
+    # lock the subscription. Subscription: insert. Summary: the user's subscriptions, the price's
+    # tier, update the user.
+    assert len(statements.seen) == 11, statements.seen
