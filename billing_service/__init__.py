@@ -47,6 +47,10 @@ def create_app(
             sqlalchemy.event.listen(db.engine, "connect", configure_sqlite)
     jwt.init_app(app)
     limiter.init_app(app)
+    # Only the session routes are limited, and their decorator checks them when they run;
+    # flask-limiter's app-wide before_request hook would weigh (absent) default limits on every
+    # request, a fifth of a cached GET /plans. (If flask-limiter renames it, this fails at start.)
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     if (
         app.config["BILLING_ENV"] == "production"
         and app.config["RATELIMIT_STORAGE_URI"] == "memory://"
