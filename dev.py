@@ -34,23 +34,26 @@ def main(argv: list[str]) -> int:
     return COMMANDS[argv[0]](argv[1:])
 
 
-def install() -> None:
-    """Create .venv and install the package with its test tools, unless already up to date."""
+def install(extras: str = "") -> None:
+    """Create .venv and install the package (with ``extras``, e.g. the test tools), unless what
+    is installed is up to date and includes them."""
     if sys.version_info < (3, 11):  # noqa: UP036  (dev.py runs on whatever python3 is)
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     stamp = VENV / ".installed"
     digest = hashlib.sha256(
         b"".join((ROOT / name).read_bytes() for name in ("setup.cfg", "pyproject.toml"))
     ).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+    wanted = f"{digest}:{extras}"
+    have = stamp.read_text() if stamp.exists() else ""
+    if PYTHON.exists() and (have == wanted or (not extras and have.startswith(f"{digest}:"))):
         return
     if not PYTHON.exists():
         print("Creating .venv ...", flush=True)
         venv.create(VENV, with_pip=True)
     print("Installing billing_service and its dependencies into .venv ...", flush=True)
     run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]"])
-    stamp.write_text(digest)
+    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]" if extras else "."])
+    stamp.write_text(wanted)
 
 
 def run(command: list[object], env: dict[str, str] | None = None) -> None:
@@ -73,7 +76,7 @@ def serve(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    install()
+    install("test")
     run([PYTHON, "-m", "ruff", "check", "."])
     run([PYTHON, "-m", "ruff", "format", "--check", "."])
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
