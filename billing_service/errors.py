@@ -8,6 +8,8 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from billing_service import repository
+
 log = logging.getLogger(__name__)
 
 
@@ -40,8 +42,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(error: DBAPIError):
-        from billing_service import repository
-
         repository.rollback()
         if _database_unavailable(error):
             # Down, unreachable, or locked past the busy timeout: a dead connection invalidates the
