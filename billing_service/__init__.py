@@ -13,7 +13,7 @@ from flask import Flask
 from billing_service.config import apply_defaults, load_settings, validate_settings
 from billing_service.log_format import configure_logging
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(

@@ -14,10 +14,10 @@ from flask import Blueprint, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from billing_service import MIGRATIONS_DIR
 from billing_service.billing.schemas import HealthResponse, ReadinessResponse
 from billing_service.extensions import db
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _ASSIGNMENT = re.compile(r'^(revision|down_revision) = "([^"]+)"', re.MULTILINE)
 
 bp = Blueprint("health", __name__)
