@@ -37,6 +37,6 @@ def replay_missed(since: datetime) -> Iterator[tuple[WebhookEvent, str]]:
 
 def _outcome(event: WebhookEvent, *, again: bool) -> str:
     try:
-        return process_event(event, again=again)
+        return process_event(event, again=again).outcome.value
     except ApiError:
         return "failed"  # recorded in the ledger with its error

@@ -38,6 +38,7 @@ from typing import Any
 from flask import current_app
 
 from billing_service.models import Subscription, User
+from billing_service.outcome import PROCESSED, Handled, ignored
 from billing_service.repository import plans, subscriptions, users
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import SubscriptionSnapshot
@@ -78,9 +79,9 @@ def fetched(subscription_id: str, *, not_before: datetime | None = None) -> Obse
     return Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
 
 
-def apply(user: User, observation: Observation) -> str:
-    """Apply ``observation`` to the user's subscription if it is the newest; returns the outcome,
-    ``"processed"`` or ``"ignored"``. Runs in the caller's transaction; never commits."""
+def apply(user: User, observation: Observation) -> Handled:
+    """Apply ``observation`` to the user's subscription if it is the newest; returns the outcome
+    (processed, or ignored with the reason). Runs in the caller's transaction; never commits."""
     # The user's row first: it serialises all writers of one user's subscriptions, including two
     # events racing to create the same subscription's row (locking a missing row locks nothing).
     users.lock(user.id)
@@ -89,7 +90,7 @@ def apply(user: User, observation: Observation) -> str:
         log.warning(
             "Subscription %s belongs to user %s, not %s; ignored", row.id, row.user_id, user.id
         )
-        return "ignored"
+        return ignored(f"subscription {row.id} belongs to another user")
     if row is not None and observation.as_of < row.state_as_of:
         log.info(
             "Stale state of %s (as of %s, have %s); skipped",
@@ -97,16 +98,16 @@ def apply(user: User, observation: Observation) -> str:
             observation.as_of.isoformat(),
             row.state_as_of.isoformat(),
         )
-        return "ignored"
+        return ignored(f"stale: older than the stored state of {row.id}")
     if not observation.authoritative:
         decision = _judge(row, observation)
         if decision == "ignore":
-            return "ignored"
+            return ignored(f"changes nothing stored for {observation.subscription_id}")
         if decision == "fetch":
             observation = fetched(observation.subscription_id, not_before=observation.as_of)
     _write(user, row, observation)
     show_current_subscription(user)
-    return "processed"
+    return PROCESSED
 
 
 def _judge(row: Subscription | None, observation: Observation) -> str:

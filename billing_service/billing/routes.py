@@ -79,10 +79,10 @@ def list_plans():
 
 @bp.post("/webhook")
 def webhook():
-    outcome = receive_webhook(
+    handled = receive_webhook(
         request.get_data(), request.headers.get("Stripe-Signature"), request.mimetype
     )
-    return WebhookResponse(received=True, outcome=outcome).model_dump()
+    return WebhookResponse(received=True, outcome=handled.outcome.value).model_dump()
 
 
 @bp.get("/openapi.json")

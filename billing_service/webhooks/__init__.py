@@ -1,14 +1,15 @@
 """Stripe webhook handlers: one module per event type, found through this table.
 
-Each handler takes a verified :class:`WebhookEvent` and returns its outcome, ``"processed"`` or
-``"ignored"``; it runs inside the event's transaction and never commits. Ordering and
-redelivery are handled below them, in ``subscription_sync`` and the event ledger.
+Each handler takes a verified :class:`WebhookEvent` and returns its outcome (``outcome.Handled``):
+processed, or ignored with the reason. It runs inside the event's transaction and never commits.
+Ordering and redelivery are handled below them, in ``subscription_sync`` and the event ledger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from billing_service.outcome import Handled
 from billing_service.webhooks import (
     checkout_session_async_payment_failed,
     checkout_session_async_payment_succeeded,
@@ -23,7 +24,7 @@ from billing_service.webhooks import (
 )
 from billing_service.webhooks.event import WebhookEvent
 
-Handler = Callable[[WebhookEvent], str]
+Handler = Callable[[WebhookEvent], Handled]
 
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": checkout_session_completed.handle,

@@ -9,6 +9,7 @@ from flask import current_app
 
 from billing_service import subscription_sync
 from billing_service.models import User
+from billing_service.outcome import Handled, ignored
 from billing_service.repository import plans, users
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import object_id
@@ -27,7 +28,7 @@ class UnknownPrice(RuntimeError):
     """
 
 
-def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> str:
+def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> Handled:
     """Apply a completed subscription Checkout Session to its user.
 
     ``paid`` overrides what the session's ``payment_status`` says (the async payment events).
@@ -35,10 +36,10 @@ def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> 
     session = event.object
     subscription_id = object_id(session.get("subscription"))
     if session.get("mode") != "subscription" or subscription_id is None:
-        return "ignored"
+        return ignored("not a subscription checkout")
     user = _user(event, session)
     if user is None:
-        return "ignored"
+        return ignored("no user for the checkout session")
     observation = _observation(event, session, subscription_id, paid)
     return subscription_sync.apply(user, observation)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from billing_service.outcome import Handled
 from billing_service.webhooks.checkout_session import apply_checkout_session
 from billing_service.webhooks.event import WebhookEvent
 
 
-def handle(event: WebhookEvent) -> str:
+def handle(event: WebhookEvent) -> Handled:
     return apply_checkout_session(event, paid=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from billing_service.outcome import Handled
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.invoice_status import apply_invoice_status
 
@@ -10,5 +11,5 @@ from billing_service.webhooks.invoice_status import apply_invoice_status
 LIVE = frozenset({"active", "trialing", "past_due"})
 
 
-def handle(event: WebhookEvent) -> str:
+def handle(event: WebhookEvent) -> Handled:
     return apply_invoice_status(event, "past_due", when_status_in=LIVE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from billing_service import subscription_sync
+from billing_service.outcome import Handled, ignored
 from billing_service.stripe_objects import invoice_subscription_id
 from billing_service.subscription_sync import Observation
 from billing_service.webhooks.event import WebhookEvent
@@ -11,15 +12,15 @@ from billing_service.webhooks.lookup import user_for_subscription
 
 def apply_invoice_status(
     event: WebhookEvent, status: str, *, when_status_in: frozenset[str]
-) -> str:
+) -> Handled:
     """Set the invoice's subscription to ``status`` if it currently is in ``when_status_in``."""
     invoice = event.object
     subscription_id = invoice_subscription_id(invoice)
     if subscription_id is None:
-        return "ignored"  # a one-off invoice: no subscription state to change
+        return ignored("no subscription on the invoice")  # a one-off invoice
     user = user_for_subscription(event, subscription_id, invoice.get("customer"))
     if user is None:
-        return "ignored"
+        return ignored(f"no user for subscription {subscription_id}")
     observation = Observation(
         subscription_id, event.created, changes={"status": status}, when_status_in=when_status_in
     )

@@ -11,6 +11,7 @@ from flask import current_app
 from billing_service import repository
 from billing_service.config import key_is_live, webhook_secrets
 from billing_service.errors import ApiError
+from billing_service.outcome import Handled, Outcome, ignored
 from billing_service.repository import events
 from billing_service.webhooks import HANDLERS
 from billing_service.webhooks.event import MalformedEvent, WebhookEvent
@@ -18,7 +19,7 @@ from billing_service.webhooks.event import MalformedEvent, WebhookEvent
 log = logging.getLogger(__name__)
 
 
-def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> str:
+def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> Handled:
     """Verify and process one delivery; returns the outcome (processed, ignored, duplicate)."""
     return process_event(verify_event(payload, signature, mimetype))
 
@@ -54,7 +55,7 @@ def _signed_with(text: str, signature: str, secret: str) -> bool:
     return True
 
 
-def process_event(event: WebhookEvent, *, again: bool = False) -> str:
+def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     """Apply ``event`` exactly once, in one transaction with its ledger row.
 
     A redelivered event finds its row done and changes nothing (``again`` re-processes it, for an
@@ -75,11 +76,11 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> str:
                 "Stripe event %s (%s): duplicate",
                 event.id,
                 event.type,
-                extra=_fields(event, "duplicate"),
+                extra=_fields(event, Outcome.DUPLICATE),
             )
-            return "duplicate"
-        outcome = _dispatch(event)
-        events.finish(row, outcome)
+            return Handled(Outcome.DUPLICATE)
+        handled = _dispatch(event)
+        events.finish(row, handled.outcome)
         repository.commit()
     except Exception as error:
         repository.rollback()
@@ -87,14 +88,21 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> str:
             "Stripe event %s (%s) failed; Stripe will retry it",
             event.id,
             event.type,
-            extra=_fields(event, "failed"),
+            extra=_fields(event, Outcome.FAILED),
         )
         _record_failure(event, error)
         raise ApiError(500, "Event processing failed; Stripe will retry") from None
+    because = f" ({handled.reason})" if handled.reason else ""
     log.info(
-        "Stripe event %s (%s): %s", event.id, event.type, outcome, extra=_fields(event, outcome)
+        "Stripe event %s (%s): %s%s",
+        event.id,
+        event.type,
+        handled.outcome,
+        because,
+        extra=_fields(event, handled.outcome)
+        | ({"reason": handled.reason} if handled.reason else {}),
     )
-    return outcome
+    return handled
 
 
 def _fields(event: WebhookEvent, outcome: str) -> dict[str, str]:
@@ -102,7 +110,7 @@ def _fields(event: WebhookEvent, outcome: str) -> dict[str, str]:
     return {"event_id": event.id, "event_type": event.type, "outcome": outcome}
 
 
-def _dispatch(event: WebhookEvent) -> str:
+def _dispatch(event: WebhookEvent) -> Handled:
     secret_key = current_app.config.get("STRIPE_SECRET_KEY")
     if secret_key and event.livemode != key_is_live(secret_key):
         # A test-mode event reaching a live deployment (or the reverse) is a misrouted endpoint,
@@ -114,9 +122,9 @@ def _dispatch(event: WebhookEvent) -> str:
             "live" if event.livemode else "test",
             extra={"event_id": event.id, "event_type": event.type},
         )
-        return "ignored"
+        return ignored("livemode does not match STRIPE_SECRET_KEY")
     handler = HANDLERS.get(event.type)
-    return handler(event) if handler else "ignored"
+    return handler(event) if handler else ignored(f"unhandled event type {event.type}")
 
 
 def _record_failure(event: WebhookEvent, error: Exception) -> None:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import dataclasses
 
 from billing_service import subscription_sync
+from billing_service.outcome import Handled, ignored
 from billing_service.stripe_objects import SubscriptionSnapshot
 from billing_service.subscription_sync import Observation
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_snapshot
 
 
-def apply_subscription_payload(event: WebhookEvent, *, status: str | None = None) -> str:
+def apply_subscription_payload(event: WebhookEvent, *, status: str | None = None) -> Handled:
     """Apply the event's subscription snapshot (as of the event's creation) if it is the newest."""
     snapshot = SubscriptionSnapshot.from_stripe(event.object)
     if status is not None:
         snapshot = dataclasses.replace(snapshot, status=status)
     user = user_for_snapshot(event, snapshot)
     if user is None:
-        return "ignored"
+        return ignored(f"no user for customer {snapshot.customer_id}")
     return subscription_sync.apply(user, Observation(snapshot.id, event.created, snapshot=snapshot))
