@@ -92,6 +92,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "LOG_FORMAT": (_get(environ, "LOG_FORMAT") or "").lower() or None,
         # How long each worker serves GET /plans from memory; see plan_cache.
         "PLANS_CACHE_SECONDS": _float(environ, "PLANS_CACHE_SECONDS", 5.0),
+        # Days the ledger keeps event payloads (customers' personal data); flask billing
+        # prune-events, run daily, drops older ones.
+        "EVENT_PAYLOAD_RETENTION_DAYS": _int(environ, "EVENT_PAYLOAD_RETENTION_DAYS", 30),
     }
 
 
@@ -141,6 +144,8 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
+    if config["EVENT_PAYLOAD_RETENTION_DAYS"] < 1:
+        raise ConfigError("EVENT_PAYLOAD_RETENTION_DAYS must be a whole number of days, 1 or more")
     if config["PLANS_CACHE_SECONDS"] < 0:
         raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
     frontend_url = config.get("FRONTEND_URL") or ""
