@@ -106,7 +106,7 @@ def apply_defaults(config: MutableMapping[str, Any]) -> None:
         if (
             not config.get("JWT_SECRET_KEY")
             and config["BILLING_ENV"] == "development"
-            and config["JWT_ALGORITHM"] == "HS256"
+            and config.get("JWT_ALGORITHM", "HS256") == "HS256"
         ):
             config["JWT_SECRET_KEY"] = DEVELOPMENT_JWT_SECRET
     if not config.get("LOG_FORMAT"):
@@ -122,7 +122,7 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"BILLING_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env_name!r}")
     if env_name == "production":
         missing = [name for name in REQUIRED_IN_PRODUCTION if not config.get(name)]
-        if config["JWT_ALGORITHM"] != "HS256":
+        if config.get("JWT_ALGORITHM", "HS256") != "HS256":
             missing = [name for name in missing if name != "JWT_SECRET_KEY"]
         if missing:
             raise ConfigError(f"Missing required environment variable(s): {', '.join(missing)}")
@@ -144,7 +144,7 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
-    if config["EVENT_PAYLOAD_RETENTION_DAYS"] < 1:
+    if config.get("EVENT_PAYLOAD_RETENTION_DAYS", 30) < 1:
         raise ConfigError("EVENT_PAYLOAD_RETENTION_DAYS must be a whole number of days, 1 or more")
     if config["PLANS_CACHE_SECONDS"] < 0:
         raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
@@ -296,9 +296,10 @@ def token_settings(environ: Mapping[str, str]) -> dict[str, Any]:
 def validate_token_settings(config: Mapping[str, Any]) -> None:
     production = config["BILLING_ENV"] == "production"
     secret = config.get("JWT_SECRET_KEY")
-    if config["JWT_PUBLIC_KEY"] and config["JWT_JWKS_URL"]:
+    public_key, jwks_url = config.get("JWT_PUBLIC_KEY"), config.get("JWT_JWKS_URL")
+    if public_key and jwks_url:
         raise ConfigError("Set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both")
-    if config["JWT_ALGORITHM"] == "HS256":
+    if config.get("JWT_ALGORITHM", "HS256") == "HS256":
         if not secret:
             raise ConfigError(
                 "Missing required environment variable(s): JWT_SECRET_KEY "
@@ -317,14 +318,15 @@ def validate_token_settings(config: Mapping[str, Any]) -> None:
             "JWT_SECRET_KEY is for HS256 tokens; unset it when JWT_PUBLIC_KEY or JWT_JWKS_URL "
             "is set (RS256)"
         )
-    if config["JWT_PUBLIC_KEY"]:
-        _check_public_key(config["JWT_PUBLIC_KEY"])
-    if config["JWT_JWKS_URL"]:
-        _check_jwks_url(config["JWT_JWKS_URL"], production=production)
-    max_age = config["JWT_MAX_AGE_SECONDS"]
+    if public_key:
+        _check_public_key(public_key)
+    if jwks_url:
+        _check_jwks_url(jwks_url, production=production)
+    max_age = config.get("JWT_MAX_AGE_SECONDS", 86400)
     if max_age <= 0:
         raise ConfigError("JWT_MAX_AGE_SECONDS must be a positive number of seconds")
-    if config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() > max_age:
+    expires = config.get("JWT_ACCESS_TOKEN_EXPIRES")
+    if expires is not None and expires.total_seconds() > max_age:
         raise ConfigError(
             "JWT_ACCESS_TOKEN_EXPIRES_SECONDS must not exceed JWT_MAX_AGE_SECONDS, or the tokens "
             "this service mints would be refused"
