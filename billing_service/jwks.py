@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from billing_service.errors import ApiError
 from billing_service.token_rules import TokenRefused
@@ -125,8 +125,8 @@ def _signing_keys(document: object) -> dict[str | None, Any]:
             continue
         try:
             keys[kid] = PyJWK(entry, algorithm="RS256").key
-        except PyJWKError:
-            continue
+        except (PyJWTError, KeyError, TypeError, ValueError):
+            continue  # a malformed entry: the provider's other keys still work
     if not keys:
         raise ValueError("no RS256 signing key in the JWKS document")
     return keys

@@ -191,3 +191,23 @@ def test_dev_token_explains_it_cannot_mint_rs256_tokens(rs256_app):
     result = app.test_cli_runner().invoke(args=["dev-token", "u1"])
     assert result.exit_code != 0
     assert "identity provider" in result.output
+
+
+def test_malformed_and_foreign_keys_in_the_jwks_are_skipped(rs256_app, clock, monkeypatch):
+    from tests import identity_provider
+
+    real_jwk = identity_provider.jwk
+
+    def served(name: str) -> dict:
+        if name == "broken":
+            return {"kty": "RSA", "kid": "broken", "n": "!!", "e": 3}
+        if name == "encryption":
+            return real_jwk("k2") | {"kid": "encryption", "use": "enc"}
+        return real_jwk(name)
+
+    monkeypatch.setattr(identity_provider, "jwk", served)
+    with JwksServer("broken", "encryption", "k1") as idp:
+        client = rs256_app(JWT_JWKS_URL=idp.url).test_client()
+        assert client.get(SUBSCRIPTION, headers=bearer(token("k1"))).status_code == 200
+        r = client.get(SUBSCRIPTION, headers=bearer(token("k2", kid="encryption")))
+        assert r.status_code == 401
