@@ -10,21 +10,6 @@ from tests.identity_provider import public_pem
 from tests.test_config import PRODUCTION_ENV
 
 RS256_PRODUCTION_ENV = {k: v for k, v in PRODUCTION_ENV.items() if k != "JWT_SECRET_KEY"}
-TOKEN_VARIABLES = ("JWT_PUBLIC_KEY", "JWT_JWKS_URL", "JWT_AUDIENCE", "JWT_ISSUER")
-
-
-@pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch, tmp_path):
-    """Sets the given variables on an environment without any of the service's."""
-    for name in (*PRODUCTION_ENV, *TOKEN_VARIABLES, "JWT_MAX_AGE_SECONDS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/config.db")
-
-    def apply(values: dict[str, str]) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return apply
 
 
 @pytest.mark.parametrize("secret", ["abc", "x" * 31, "é" * 15 + "x"], ids=["abc", "31", "31-utf8"])
