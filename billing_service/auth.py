@@ -11,7 +11,7 @@ from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config as jwt_config
 
 from billing_service.errors import error_response
-from billing_service.jwks import JwksKeys
+from billing_service.jwks import COOLDOWN_SECONDS, JwksKeys, SigningKeysUnavailable
 from billing_service.token_rules import check_lifetime, check_not_refresh, check_user_claims
 
 
@@ -20,10 +20,18 @@ def init_app(app: Flask, jwt: JWTManager) -> None:
     ``app.extensions`` (one cache per worker process)."""
     if app.config.get("JWT_JWKS_URL"):
         app.extensions["jwt_jwks"] = JwksKeys(app.config["JWT_JWKS_URL"])
+    app.register_error_handler(SigningKeysUnavailable, _keys_unavailable)
     # jwt is one manager shared by every app in the process: the loaders read current_app.
     jwt.decode_key_loader(_decode_key)
     jwt.token_verification_loader(_verify)
     register_token_errors(jwt)
+
+
+def _keys_unavailable(error: SigningKeysUnavailable):
+    response, status = error_response(error.status, error.detail)
+    # The provider is asked again once the cooldown has passed, not before.
+    response.headers["Retry-After"] = str(COOLDOWN_SECONDS)
+    return response, status
 
 
 def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> Any:

@@ -162,6 +162,7 @@ def test_an_unreachable_provider_is_503_and_not_asked_on_every_request(rs256_app
     r = client.get(SUBSCRIPTION, headers=bearer(token("k1")))
     assert r.status_code == 503
     assert r.json == {"detail": "Identity provider keys unavailable; try again shortly"}
+    assert r.headers["Retry-After"] == "30"
 
 
 def test_a_failing_provider_is_asked_once_per_cooldown(rs256_app, clock):
