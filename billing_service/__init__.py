@@ -34,8 +34,7 @@ def create_app(
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
 
-    from billing_service import cors, models, request_log  # noqa: F401 (models: tables)
-    from billing_service.auth import register_token_errors
+    from billing_service import auth, cors, models, request_log  # noqa: F401 (models: tables)
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
     from billing_service.extensions import configure_sqlite, db, jwt, limiter
@@ -59,7 +58,7 @@ def create_app(
             "Session rate limits are counted per process; set RATELIMIT_STORAGE_URI=redis://... "
             "so they hold across gunicorn workers and hosts"
         )
-    register_token_errors(jwt)
+    auth.init_app(app, jwt)
     register_error_handlers(app)
     request_log.init_app(app)
     cors.init_app(app)

@@ -42,8 +42,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
     env_name = environ.get("BILLING_ENV", "production").strip().lower()
     database_url = database_uri(environ.get("DATABASE_URL"), instance_path)
     development = env_name == "development"
+    tokens = token_settings(environ)
     jwt_secret = _get(environ, "JWT_SECRET_KEY") or (
-        DEVELOPMENT_JWT_SECRET if development else None
+        DEVELOPMENT_JWT_SECRET if development and tokens["JWT_ALGORITHM"] == "HS256" else None
     )
     return {
         "BILLING_ENV": env_name,
@@ -53,6 +54,7 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
             seconds=_int(environ, "JWT_ACCESS_TOKEN_EXPIRES_SECONDS", 900)
         ),
+        **tokens,
         "STRIPE_SECRET_KEY": _get(environ, "STRIPE_SECRET_KEY"),
         # Several comma-separated secrets are accepted while an endpoint secret is rolled.
         "STRIPE_WEBHOOK_SECRET": _get(environ, "STRIPE_WEBHOOK_SECRET"),
@@ -90,6 +92,9 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "LOG_FORMAT": (_get(environ, "LOG_FORMAT") or "").lower() or None,
         # How long each worker serves GET /plans from memory; see plan_cache.
         "PLANS_CACHE_SECONDS": _float(environ, "PLANS_CACHE_SECONDS", 5.0),
+        # Days the ledger keeps event payloads (customers' personal data); flask billing
+        # prune-events, run daily, drops older ones.
+        "EVENT_PAYLOAD_RETENTION_DAYS": _int(environ, "EVENT_PAYLOAD_RETENTION_DAYS", 30),
     }
 
 
@@ -98,7 +103,11 @@ def apply_defaults(config: MutableMapping[str, Any]) -> None:
     if config["BILLING_ENV"] != "production":
         if not config.get("FRONTEND_URL"):
             config["FRONTEND_URL"] = "http://localhost:3000"
-        if not config.get("JWT_SECRET_KEY") and config["BILLING_ENV"] == "development":
+        if (
+            not config.get("JWT_SECRET_KEY")
+            and config["BILLING_ENV"] == "development"
+            and config.get("JWT_ALGORITHM", "HS256") == "HS256"
+        ):
             config["JWT_SECRET_KEY"] = DEVELOPMENT_JWT_SECRET
     if not config.get("LOG_FORMAT"):
         config["LOG_FORMAT"] = "text" if config["BILLING_ENV"] == "development" else "json"
@@ -113,12 +122,11 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"BILLING_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env_name!r}")
     if env_name == "production":
         missing = [name for name in REQUIRED_IN_PRODUCTION if not config.get(name)]
+        if config.get("JWT_ALGORITHM", "HS256") != "HS256":
+            missing = [name for name in missing if name != "JWT_SECRET_KEY"]
         if missing:
             raise ConfigError(f"Missing required environment variable(s): {', '.join(missing)}")
-        if config["JWT_SECRET_KEY"] == DEVELOPMENT_JWT_SECRET:
-            raise ConfigError("JWT_SECRET_KEY is the development placeholder; set a real secret")
-    if not config.get("JWT_SECRET_KEY"):
-        raise ConfigError("Missing required environment variable(s): JWT_SECRET_KEY")
+    validate_token_settings(config)
     secret_key = config.get("STRIPE_SECRET_KEY")
     if secret_key and not secret_key.startswith(("sk_", "rk_")):
         raise ConfigError("STRIPE_SECRET_KEY must be a secret (sk_...) or restricted (rk_...) key")
@@ -136,6 +144,8 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
+    if config.get("EVENT_PAYLOAD_RETENTION_DAYS", 30) < 1:
+        raise ConfigError("EVENT_PAYLOAD_RETENTION_DAYS must be a whole number of days, 1 or more")
     if config["PLANS_CACHE_SECONDS"] < 0:
         raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
     frontend_url = config.get("FRONTEND_URL") or ""
@@ -249,3 +259,100 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+# --- Access tokens: HS256 with a shared secret, or RS256 from an identity provider -------------
+
+# A shorter HMAC secret can be brute-forced offline from one captured token (RFC 7518 3.2 asks
+# for at least the hash's size: 256 bits).
+MIN_JWT_SECRET_BYTES = 32
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def token_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The token settings; RS256 when a public key or a JWKS URL is given, else HS256."""
+    public_key = (_get(environ, "JWT_PUBLIC_KEY") or "").replace("\\n", "\n") or None
+    jwks_url = _get(environ, "JWT_JWKS_URL")
+    algorithm = "RS256" if public_key or jwks_url else "HS256"
+    audiences = [a.strip() for a in (_get(environ, "JWT_AUDIENCE") or "").split(",") if a.strip()]
+    issuer = _get(environ, "JWT_ISSUER")
+    return {
+        "JWT_ALGORITHM": algorithm,
+        # Only this one: a token naming another algorithm (none, or HS256 against a public key)
+        # is refused before its signature is looked at.
+        "JWT_DECODE_ALGORITHMS": [algorithm],
+        "JWT_PUBLIC_KEY": public_key,
+        "JWT_JWKS_URL": jwks_url,
+        "JWT_MAX_AGE_SECONDS": _int(environ, "JWT_MAX_AGE_SECONDS", 86400),
+        # flask-jwt-extended checks these on every token when set, and writes them into the
+        # tokens it mints (flask dev-token), so those pass.
+        "JWT_DECODE_AUDIENCE": audiences or None,
+        "JWT_ENCODE_AUDIENCE": audiences[0] if audiences else None,
+        "JWT_DECODE_ISSUER": issuer,
+        "JWT_ENCODE_ISSUER": issuer,
+    }
+
+
+def validate_token_settings(config: Mapping[str, Any]) -> None:
+    production = config["BILLING_ENV"] == "production"
+    secret = config.get("JWT_SECRET_KEY")
+    public_key, jwks_url = config.get("JWT_PUBLIC_KEY"), config.get("JWT_JWKS_URL")
+    if public_key and jwks_url:
+        raise ConfigError("Set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both")
+    if config.get("JWT_ALGORITHM", "HS256") == "HS256":
+        if not secret:
+            raise ConfigError(
+                "Missing required environment variable(s): JWT_SECRET_KEY "
+                "(or JWT_PUBLIC_KEY / JWT_JWKS_URL for an identity provider's RS256 tokens)"
+            )
+        if production and secret == DEVELOPMENT_JWT_SECRET:
+            raise ConfigError("JWT_SECRET_KEY is the development placeholder; set a real secret")
+        if production and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ConfigError(
+                f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes in production; "
+                "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+    elif secret and secret != DEVELOPMENT_JWT_SECRET:
+        # Two ways to verify tokens would leave it unclear which one a token passed.
+        raise ConfigError(
+            "JWT_SECRET_KEY is for HS256 tokens; unset it when JWT_PUBLIC_KEY or JWT_JWKS_URL "
+            "is set (RS256)"
+        )
+    if public_key:
+        _check_public_key(public_key)
+    if jwks_url:
+        _check_jwks_url(jwks_url, production=production)
+    max_age = config.get("JWT_MAX_AGE_SECONDS", 86400)
+    if max_age <= 0:
+        raise ConfigError("JWT_MAX_AGE_SECONDS must be a positive number of seconds")
+    expires = config.get("JWT_ACCESS_TOKEN_EXPIRES")
+    if expires is not None and expires.total_seconds() > max_age:
+        raise ConfigError(
+            "JWT_ACCESS_TOKEN_EXPIRES_SECONDS must not exceed JWT_MAX_AGE_SECONDS, or the tokens "
+            "this service mints would be refused"
+        )
+
+
+def _check_public_key(pem: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError:
+        key = None
+    if not isinstance(key, RSAPublicKey):
+        raise ConfigError(
+            "JWT_PUBLIC_KEY must be an RSA public key in PEM format (-----BEGIN PUBLIC KEY-----)"
+        )
+    if key.key_size < 2048:
+        raise ConfigError("JWT_PUBLIC_KEY must be an RSA key of at least 2048 bits")
+
+
+def _check_jwks_url(url: str, *, production: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("JWT_JWKS_URL must be an absolute https URL")
+    if production and parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        # Keys fetched in clear text could be swapped on the way: whoever did could sign tokens.
+        raise ConfigError("JWT_JWKS_URL must use https in production (http only for localhost)")

@@ -20,8 +20,13 @@ def replay_event(event_id: str) -> str:
     """Process a ledger event again from its stored payload, whatever its status; returns the
     outcome. Harmless for a processed event: the watermark makes it change nothing stale."""
     row = events.get(event_id)
-    if row is None or row.payload is None:
+    if row is None:
         raise UnknownEvent(f"No stored event {event_id}")
+    if row.payload is None:
+        raise UnknownEvent(
+            f"The payload of {event_id} was pruned (EVENT_PAYLOAD_RETENTION_DAYS); "
+            "'flask billing resync' corrects state from Stripe instead"
+        )
     return _outcome(WebhookEvent.from_payload(row.payload), again=True)
 
 

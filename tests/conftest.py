@@ -127,6 +127,36 @@ def _clean_tables(app: Flask) -> Iterator[None]:
         app.extensions.pop("stripe_api", None)
 
 
+# Every variable a test of start-up settings may set, cleared first by ``environ``.
+SERVICE_VARIABLES = (
+    "BILLING_ENV",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "JWT_SECRET_KEY",
+    "FRONTEND_URL",
+    "JWT_PUBLIC_KEY",
+    "JWT_JWKS_URL",
+    "JWT_AUDIENCE",
+    "JWT_ISSUER",
+    "JWT_MAX_AGE_SECONDS",
+)
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[dict[str, str]], None]:
+    """``environ({...})`` sets those variables on an environment without the service's own, for
+    tests that build an app from the environment (start-up settings)."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/config.db")
+
+    def apply(values: dict[str, str]) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return apply
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

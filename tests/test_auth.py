@@ -8,7 +8,7 @@ import jwt as pyjwt
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
 
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, PRO_PRICE
 
 SUBSCRIPTION = "/api/billing/subscription"
 
@@ -27,12 +27,37 @@ def test_a_new_user_is_free_and_created_from_the_token(client, token_for, databa
     assert (user["email"], user["name"]) == ("ann@example.com", "Ann")
 
 
-def test_claims_fill_in_missing_details_but_never_overwrite(client, token_for, database):
+def test_a_newer_email_and_name_update_the_user_until_they_have_a_customer(
+    client, token_for, database
+):
     client.get(SUBSCRIPTION, headers=token_for("u1"))
     assert database.user("u1")["email"] is None
-    client.get(SUBSCRIPTION, headers=token_for("u1", email="first@example.com"))
-    client.get(SUBSCRIPTION, headers=token_for("u1", email="second@example.com"))
-    assert database.user("u1")["email"] == "first@example.com"
+    client.get(SUBSCRIPTION, headers=token_for("u1", email="first@example.com", name="Ann"))
+    client.get(SUBSCRIPTION, headers=token_for("u1", email="second@example.com", name="Ann B"))
+    client.get(SUBSCRIPTION, headers=token_for("u1"))  # a token without them changes nothing
+    user = database.user("u1")
+    assert (user["email"], user["name"]) == ("second@example.com", "Ann B")
+
+
+def test_the_stripe_customer_is_created_with_the_newest_email(
+    client, token_for, database, use_double, seeded_plans
+):
+    client.get(SUBSCRIPTION, headers=token_for("u1", email="old@example.com"))
+    r = client.post(
+        "/api/billing/create-checkout-session",
+        json={"price_id": PRO_PRICE},
+        headers=token_for("u1", email="new@example.com"),
+    )
+    assert r.status_code == 200
+    [customer_call] = use_double.calls("POST", "/v1/customers")
+    assert customer_call.params["email"] == "new@example.com"
+
+
+def test_once_the_customer_exists_the_email_stays_what_stripe_has(client, token_for, database):
+    database.add_user("u1", email="first@example.com", name="Ann", stripe_customer_id="cus_1")
+    client.get(SUBSCRIPTION, headers=token_for("u1", email="second@example.com", name="Bo"))
+    user = database.user("u1")
+    assert (user["email"], user["name"]) == ("first@example.com", "Ann")
 
 
 def test_subscription_shows_stored_state(client, token_for, database):

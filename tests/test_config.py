@@ -17,19 +17,6 @@ PRODUCTION_ENV = {
 }
 
 
-@pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch, tmp_path):
-    for name in (*PRODUCTION_ENV, "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/config.db")
-
-    def apply(values: dict[str, str]) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return apply
-
-
 @pytest.mark.parametrize("missing", sorted(PRODUCTION_ENV.keys() - {"BILLING_ENV"}))
 def test_production_refuses_to_start_without_a_required_variable(environ, missing):
     environ({name: value for name, value in PRODUCTION_ENV.items() if name != missing})

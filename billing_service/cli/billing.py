@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import current_app
@@ -66,6 +66,17 @@ def replay(event_id: str | None, missed: bool, since: datetime | None) -> None:
         count += 1
         click.echo(f"{event.id} {event.type}: {outcome}")
     click.echo(f"{count} missed event(s) processed")
+
+
+@billing_cli.command("prune-events", short_help="Drop old event payloads (run daily from cron).")
+def prune_events() -> None:
+    """Drop the payloads of ledger events older than EVENT_PAYLOAD_RETENTION_DAYS: they carry
+    customers' emails, names and addresses. Id, type, status, attempts, errors and times stay;
+    a failed event keeps its payload until it is processed (replay needs it)."""
+    days = current_app.config["EVENT_PAYLOAD_RETENTION_DAYS"]
+    pruned = events.prune_payloads(datetime.now(UTC) - timedelta(days=days))
+    repository.commit()
+    click.echo(f"pruned the payloads of {pruned} event(s) older than {days} days")
 
 
 @billing_cli.command("resync", short_help="Correct stored subscriptions from Stripe.")

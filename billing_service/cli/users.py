@@ -48,6 +48,16 @@ def dev_token(user_id: str, email: str | None, name: str | None, hours: int) -> 
     """
     if current_app.config["BILLING_ENV"] != "development":
         raise click.ClickException("dev-token only runs with BILLING_ENV=development")
+    if current_app.config["JWT_ALGORITHM"] != "HS256":
+        raise click.ClickException(
+            "dev-token signs HS256 tokens with JWT_SECRET_KEY; with JWT_PUBLIC_KEY or "
+            "JWT_JWKS_URL set, get a token from your identity provider"
+        )
+    if hours * 3600 > current_app.config["JWT_MAX_AGE_SECONDS"]:
+        raise click.ClickException(
+            f"--hours {hours} is longer than JWT_MAX_AGE_SECONDS allows "
+            f"({current_app.config['JWT_MAX_AGE_SECONDS']} seconds): the token would be refused"
+        )
     claims = {key: value for key, value in (("email", email), ("name", name)) if value}
     click.echo(
         create_access_token(

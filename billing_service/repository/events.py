@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 
 from billing_service.extensions import db
 from billing_service.models import StripeEvent
@@ -78,6 +78,23 @@ def record_failure(
     if row is not None:
         row.last_error = error[:MAX_ERROR_LENGTH]
     db.session.commit()
+
+
+def prune_payloads(created_before: datetime) -> int:
+    """Drop the payloads of events created before ``created_before`` that are done (processed or
+    ignored); a failed event keeps its payload until it is processed, since replay needs it.
+    Returns how many rows were pruned."""
+    statement = (
+        update(StripeEvent)
+        .where(
+            StripeEvent.stripe_created_at < created_before,
+            StripeEvent.status != "failed",
+            StripeEvent.payload.is_not(None),
+        )
+        .values(payload=null())  # SQL NULL, not the JSON value null
+        .execution_options(synchronize_session=False)
+    )
+    return db.session.execute(statement).rowcount
 
 
 def get(event_id: str) -> StripeEvent | None:

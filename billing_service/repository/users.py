@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from billing_service.extensions import db
-from billing_service.models import Subscription, User
+from billing_service.models import Subscription, User, utcnow
 from billing_service.repository import insert_unless_present
 
 
@@ -14,24 +14,42 @@ def get(user_id: str) -> User | None:
 
 
 def get_or_create(user_id: str, *, email: str | None, name: str | None) -> User:
-    """The user with this id, created on first sight; missing email/name filled from the claims.
+    """The user with this id, created on first sight from the claims.
 
-    Claims never overwrite what is stored: the email Stripe knows the customer by stays stable.
+    Until the user has a Stripe customer, a token's newer email or name replaces the stored one
+    (the customer is created from them). Once the customer exists they stay: the customer keeps
+    the email it was created with, and what we store says what Stripe has.
     A write here is committed at once, whatever the request goes on to do: the user exists.
     """
     user = db.session.get(User, user_id)
-    wrote = False
     if user is None:
-        wrote = insert_unless_present(User, {"id": user_id, "email": email, "name": name}, key="id")
+        if insert_unless_present(User, {"id": user_id, "email": email, "name": name}, key="id"):
+            db.session.commit()
         user = db.session.get(User, user_id)
-        assert user is not None  # inserted above, or by a concurrent request
-    if user.email is None and email:
-        user.email, wrote = email, True
-    if user.name is None and name:
-        user.name, wrote = name, True
-    if wrote:
-        db.session.commit()
+        if user is None:
+            raise LookupError(f"user {user_id} vanished right after it was created")
+    changes = {
+        column: value
+        for column, value in (("email", email), ("name", name))
+        if value and getattr(user, column) != value
+    }
+    if changes and user.stripe_customer_id is None:
+        _update_before_customer(user, changes)
     return user
+
+
+def _update_before_customer(user: User, changes: dict[str, str]) -> None:
+    # The condition is re-checked by the UPDATE itself: a checkout creating the customer holds
+    # the row's lock, and PostgreSQL re-evaluates the WHERE once it is released, so an email
+    # never changes under a customer that was just created with the old one.
+    statement = (
+        update(User)
+        .where(User.id == user.id, User.stripe_customer_id.is_(None))
+        .values(**changes, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(statement)
+    db.session.commit()  # expires ``user``: its next read shows what the UPDATE left
 
 
 def create(user_id: str, *, email: str | None, name: str | None) -> User | None:

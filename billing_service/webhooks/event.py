@@ -39,3 +39,17 @@ class WebhookEvent:
             object=data_object,
             payload=payload,
         )
+
+    def skeleton(self) -> dict[str, Any]:
+        """What replaying the event needs and nothing more: the ledger's payload for event types
+        we do not handle, whose objects (a customer, an invoice) carry emails, names and
+        addresses we have no use for."""
+        data_object = {key: self.object[key] for key in ("id", "object") if key in self.object}
+        return {
+            "id": self.id,
+            "object": "event",
+            "type": self.type,
+            "created": self.payload["created"],
+            "livemode": self.livemode,
+            "data": {"object": data_object},
+        }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import stripe
 from flask import current_app
@@ -67,7 +68,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
             event.id,
             event_type=event.type,
             stripe_created_at=event.created,
-            payload=event.payload,
+            payload=_ledger_payload(event),
             again=again,
         )
         if row is None:
@@ -110,6 +111,12 @@ def _fields(event: WebhookEvent, outcome: str) -> dict[str, str]:
     return {"event_id": event.id, "event_type": event.type, "outcome": outcome}
 
 
+def _ledger_payload(event: WebhookEvent) -> dict[str, Any]:
+    """The whole event when a handler may need it again (replay), else its skeleton: the ledger
+    keeps no personal data it has no use for."""
+    return event.payload if event.type in HANDLERS else event.skeleton()
+
+
 def _dispatch(event: WebhookEvent) -> Handled:
     secret_key = current_app.config.get("STRIPE_SECRET_KEY")
     if secret_key and event.livemode != key_is_live(secret_key):
@@ -133,7 +140,7 @@ def _record_failure(event: WebhookEvent, error: Exception) -> None:
             event.id,
             event_type=event.type,
             stripe_created_at=event.created,
-            payload=event.payload,
+            payload=_ledger_payload(event),
             error=f"{type(error).__name__}: {error}",
         )
     except Exception:
