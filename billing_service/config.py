@@ -202,15 +202,18 @@ def database_uri(database_url: str | None, instance_path: str) -> str:
 
 
 def engine_options(database_url: str) -> dict[str, Any]:
+    # SQL parameters are users' emails, names and ids: an error message (logged, or stored as an
+    # event's last_error) shows the statement without them.
+    hidden = {"hide_parameters": True}
     if database_url.startswith("sqlite"):
         # Wait for a concurrent writer instead of failing at once with "database is locked".
-        return {"connect_args": {"timeout": 15}}
+        return hidden | {"connect_args": {"timeout": 15}}
     # No pool_pre_ping: it is a round trip before every request (a sixth of a worker's time on
     # GET /subscription, bench/results/NOTES.md). A connection the server dropped (a restart, a
     # failover) is found on use instead: SQLAlchemy discards the whole pool and that one request
     # fails (Stripe retries a webhook; a client retries a read). pool_recycle retires connections
     # before the idle timeouts of proxies and firewalls cut them silently.
-    return {"pool_recycle": 1800}
+    return hidden | {"pool_recycle": 1800}
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
