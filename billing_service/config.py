@@ -69,6 +69,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         # for every app in the process; this is read per request (billing.rate_limits).
         "SESSION_LIMITS_ENABLED": _bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_SESSIONS": environ.get("RATELIMIT_SESSIONS", "10 per minute").strip(),
+        # POST /sync-checkout per user: each costs one or two Stripe calls (billing.rate_limits).
+        "RATELIMIT_SYNC_CHECKOUT": environ.get("RATELIMIT_SYNC_CHECKOUT", "10 per minute").strip(),
         "RATELIMIT_STORAGE_URI": _get(environ, "RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_KEY_PREFIX": "billing",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -128,12 +130,13 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         )
     if config["SUBSCRIPTION_SYNC_MODE"] not in SYNC_MODES:
         raise ConfigError(f"SUBSCRIPTION_SYNC_MODE must be one of {', '.join(SYNC_MODES)}")
-    try:
-        parse_many(config["RATELIMIT_SESSIONS"])
-    except ValueError:
-        raise ConfigError(
-            "RATELIMIT_SESSIONS must be a rate limit such as '10 per minute' or '5/minute;50/day'"
-        ) from None
+    for name in ("RATELIMIT_SESSIONS", "RATELIMIT_SYNC_CHECKOUT"):
+        try:
+            parse_many(config[name])
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be a rate limit such as '10 per minute' or '5/minute;50/day'"
+            ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
     if config["PLANS_CACHE_SECONDS"] < 0:

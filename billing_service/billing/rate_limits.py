@@ -1,4 +1,9 @@
-"""Per-user limits on creating Stripe sessions (``RATELIMIT_SESSIONS``)."""
+"""Per-user limits on the routes that call Stripe: creating sessions (``RATELIMIT_SESSIONS``) and
+syncing a returning checkout (``RATELIMIT_SYNC_CHECKOUT``).
+
+Every Stripe call spends the account's API rate limit, which webhooks' re-fetches and every
+other user's checkout share: one user must not be able to exhaust it.
+"""
 
 from __future__ import annotations
 
@@ -26,5 +31,16 @@ sessions_per_user = limiter.shared_limit(
     scope="stripe-sessions",
     key_func=_user_key,
     error_message="Too many billing sessions created; try again later",
+    exempt_when=lambda: not current_app.config["SESSION_LIMITS_ENABLED"],
+)
+
+
+# A budget of its own: a user who used up the sessions budget retrying checkout has just paid,
+# and must still see their plan when they come back.
+sync_checkouts_per_user = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_SYNC_CHECKOUT"],
+    scope="stripe-sync-checkout",
+    key_func=_user_key,
+    error_message="Too many checkout syncs; try again later",
     exempt_when=lambda: not current_app.config["SESSION_LIMITS_ENABLED"],
 )
