@@ -34,7 +34,12 @@ def create_app(
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
 
-    from billing_service import cors, models, request_log  # noqa: F401 (models: tables)
+    from billing_service import (  # noqa: F401 (models: tables)
+        cors,
+        models,
+        request_log,
+        stripe_deadline,
+    )
     from billing_service.auth import register_token_errors
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
@@ -62,6 +67,7 @@ def create_app(
     register_token_errors(jwt)
     register_error_handlers(app)
     request_log.init_app(app)
+    stripe_deadline.init_app(app)
     cors.init_app(app)
     app.register_blueprint(billing_bp)
     app.register_blueprint(health_bp)

@@ -61,6 +61,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_WEBHOOK_TOLERANCE": _int(environ, "STRIPE_WEBHOOK_TOLERANCE", 300),
         "STRIPE_TIMEOUT_SECONDS": _float(environ, "STRIPE_TIMEOUT_SECONDS", 10.0),
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
+        # All the Stripe calls of one request, retries included, end by then (stripe_deadline).
+        "STRIPE_REQUEST_DEADLINE_SECONDS": stripe_request_deadline(environ),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
         # Checkout and portal sessions per user: a client stuck in a loop must not create
@@ -139,6 +141,8 @@ def validate_settings(config: Mapping[str, Any]) -> None:
             ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
+    if not config["STRIPE_REQUEST_DEADLINE_SECONDS"] > 0:
+        raise ConfigError("STRIPE_REQUEST_DEADLINE_SECONDS must be a positive number of seconds")
     if config["PLANS_CACHE_SECONDS"] < 0:
         raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
     frontend_url = config.get("FRONTEND_URL") or ""
@@ -160,6 +164,27 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+
+
+DEFAULT_STRIPE_REQUEST_DEADLINE = 30.0
+# What a request may still need after its Stripe deadline: its database work and the answer.
+WORKER_TIMEOUT_MARGIN = 10.0
+
+
+def stripe_request_deadline(environ: Mapping[str, str]) -> float:
+    return _float(environ, "STRIPE_REQUEST_DEADLINE_SECONDS", DEFAULT_STRIPE_REQUEST_DEADLINE)
+
+
+def check_worker_timeout(environ: Mapping[str, str], worker_timeout: float) -> None:
+    """Refuse a Stripe deadline that gunicorn's worker timeout would cut short (gunicorn.conf.py
+    calls this at start): a killed worker drops the connection instead of answering 504."""
+    deadline = stripe_request_deadline(environ)
+    if worker_timeout > 0 and deadline + WORKER_TIMEOUT_MARGIN > worker_timeout:
+        raise ConfigError(
+            f"STRIPE_REQUEST_DEADLINE_SECONDS ({deadline:g}) must be at least "
+            f"{WORKER_TIMEOUT_MARGIN:g} s below gunicorn's worker timeout ({worker_timeout:g} s): "
+            'lower it, or raise the timeout (GUNICORN_CMD_ARGS="--timeout N")'
+        )
 
 
 def webhook_secrets(config: Mapping[str, Any]) -> list[str]:
