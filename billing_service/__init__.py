@@ -38,6 +38,7 @@ def create_app(
         cors,
         models,
         request_log,
+        request_size,
         stripe_deadline,
     )
     from billing_service.auth import register_token_errors
@@ -68,6 +69,7 @@ def create_app(
     register_error_handlers(app)
     request_log.init_app(app)
     stripe_deadline.init_app(app)
+    request_size.init_app(app)
     cors.init_app(app)
     app.register_blueprint(billing_bp)
     app.register_blueprint(health_bp)
