@@ -58,3 +58,10 @@ def on_starting(server):
         check_worker_timeout(os.environ, server.cfg.timeout)
     except ConfigError as error:
         raise SystemExit(f"Error: {error}") from None
+
+
+def post_worker_init(worker):
+    """gunicorn's own 400/414/431 answers as JSON with an X-Request-ID, like the app's."""
+    from billing_service.gunicorn_errors import install
+
+    install()
