@@ -143,6 +143,20 @@ def test_signature_dated_in_the_future_is_refused_like_a_stale_one(
     assert _state(database) == ("active", "pro")
 
 
+@pytest.mark.parametrize("t", ["9" * 5000, "1e20", "-1", "\u0663"])
+def test_absurd_signature_timestamp_is_refused(client, subscriber, database, t):
+    event = subscription_event("customer.subscription.deleted", at=10, status="canceled")
+    payload = json.dumps(event).encode()
+    signature = sign_payload(payload, WEBHOOK_SECRET).split(",")[1]
+    r = client.post(
+        WEBHOOK,
+        data=payload,
+        headers={"Stripe-Signature": f"t={t},{signature}", "Content-Type": "application/json"},
+    )
+    assert (r.status_code, r.json) == (400, {"detail": "Invalid Stripe signature"})
+    assert _state(database) == ("active", "pro")
+
+
 def test_a_little_clock_skew_is_tolerated(client, subscriber, database):
     event = subscription_event("customer.subscription.deleted", at=10, status="canceled")
     event["created"] = int(time.time()) + 60
