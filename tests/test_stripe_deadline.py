@@ -28,19 +28,8 @@ TIMED_OUT = {"detail": "Stripe did not answer in time; try again shortly"}
 DEADLINE = 1.0
 # What the test machine may add to the deadline: the request's own work, a loaded CI runner.
 SLACK = 0.5
-
-
-@pytest.fixture
-def stripe_settings(app):
-    saved = dict(app.config)
-
-    def apply(**settings):
-        app.config.update(settings)
-        app.extensions.pop("stripe_api", None)
-
-    yield apply
-    app.config.update(saved)
-    app.extensions.pop("stripe_api", None)
+# Each attempt may take 5 s and the SDK retries twice: without the deadline, 15 s and more.
+PATIENT_ATTEMPTS = {"STRIPE_TIMEOUT_SECONDS": 5, "STRIPE_MAX_NETWORK_RETRIES": 2}
 
 
 def _timed(call):
@@ -54,11 +43,7 @@ def test_two_slow_calls_in_one_request_end_as_504_by_the_deadline(
 ):
     """A first checkout creates the customer (slow, but within its own timeout), then the
     session: that call gets only what is left of the deadline, and is not retried past it."""
-    stripe_settings(
-        STRIPE_TIMEOUT_SECONDS=5,
-        STRIPE_MAX_NETWORK_RETRIES=2,
-        STRIPE_REQUEST_DEADLINE_SECONDS=DEADLINE,
-    )
+    stripe_settings(**PATIENT_ATTEMPTS, STRIPE_REQUEST_DEADLINE_SECONDS=DEADLINE)
     use_double.delay_next("POST", "/v1/customers", 0.6)
     use_double.delay_next("POST", "/v1/checkout/sessions", 1.5)
     headers = token_for("u1", email="u1@example.com")
@@ -79,9 +64,8 @@ def test_a_hanging_stripe_is_504_by_the_deadline_despite_retries(
     proxy.hang()
     try:
         stripe_settings(
+            **PATIENT_ATTEMPTS,
             STRIPE_API_BASE=f"http://127.0.0.1:{proxy.port}",
-            STRIPE_TIMEOUT_SECONDS=5,
-            STRIPE_MAX_NETWORK_RETRIES=2,
             STRIPE_REQUEST_DEADLINE_SECONDS=DEADLINE,
         )
         headers = token_for("u1", email="u1@example.com")
@@ -107,11 +91,7 @@ def test_two_slow_calls_of_a_sync_end_as_504_and_store_nothing(
     )
     use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
     use_double.put_subscription(subscription(price=PRO_PRICE))
-    stripe_settings(
-        STRIPE_TIMEOUT_SECONDS=5,
-        STRIPE_MAX_NETWORK_RETRIES=2,
-        STRIPE_REQUEST_DEADLINE_SECONDS=DEADLINE,
-    )
+    stripe_settings(**PATIENT_ATTEMPTS, STRIPE_REQUEST_DEADLINE_SECONDS=DEADLINE)
     use_double.delay_next("GET", "/v1/checkout/sessions/cs_test_back", 0.6)
     use_double.delay_next("GET", "/v1/subscriptions/sub_u1", 1.5)
     r, took = _timed(
