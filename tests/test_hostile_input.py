@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from billing_service.extensions import db
 from billing_service.models import StripeEvent, User
 from tests.conftest import WEBHOOK_SECRET
-from tests.lifecycle import subscription_event
-from tests.stripe_double import sign_payload
+from tests.lifecycle import subscription, subscription_event
+from tests.stripe_double import checkout_session_object, sign_payload
 
 WEBHOOK = "/api/billing/webhook"
 SYNC = "/api/billing/sync-checkout"
@@ -208,3 +208,17 @@ def test_sql_parameters_never_reach_errors_or_logs(app, database):
         db.session.rollback()
     assert "hidden-address" not in str(raised.value)
     assert "parameters hidden" in str(raised.value)
+
+
+def test_absurd_object_from_stripe_is_502_and_stores_nothing(
+    client, token_for, database, seeded_plans, use_double
+):
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    session = checkout_session_object(
+        id="cs_test_back", customer="cus_u1", client_reference_id="u1", subscription="sub_u1"
+    )
+    use_double.put_checkout_session(session, price_ids=[])
+    use_double.put_subscription(subscription(period_end=10**20))
+    r = client.post(SYNC, json={"session_id": "cs_test_back"}, headers=token_for("u1"))
+    assert (r.status_code, r.json) == (502, {"detail": "Stripe could not complete the request"})
+    assert database.user("u1")["subscription_status"] == "free"

@@ -20,7 +20,9 @@ from billing_service.config import ConfigError
 from billing_service.errors import ApiError
 from billing_service.stripe_client import StripeApi
 from tests.conftest import PRO_PRICE, STRIPE_KEY
+from tests.lifecycle import subscription
 from tests.served import ROOT, free_port, gunicorn, service_env
+from tests.stripe_double import checkout_session_object
 from tests.tcp_proxy import TcpProxy
 
 CHECKOUT = "/api/billing/create-checkout-session"
@@ -82,9 +84,6 @@ def test_a_hanging_stripe_is_504_by_the_deadline_despite_retries(
 def test_two_slow_calls_of_a_sync_end_as_504_and_store_nothing(
     client, token_for, seeded_plans, use_double, database, stripe_settings
 ):
-    from tests.lifecycle import subscription
-    from tests.stripe_double import checkout_session_object
-
     database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
     session = checkout_session_object(
         id="cs_test_back", customer="cus_u1", client_reference_id="u1", subscription="sub_u1"
