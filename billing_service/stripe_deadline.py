@@ -19,6 +19,7 @@ from typing import Any
 import requests
 import stripe
 from flask import Flask, current_app, g, has_request_context
+from urllib3.util import Timeout
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class DeadlineRequestsClient(stripe.RequestsClient):
         super().__init__(timeout=timeout)
 
     @property  # type: ignore[override]
-    def _timeout(self) -> float:
+    def _timeout(self) -> float | Timeout:
         left = self._time_left()
         if left is None:
             return self._attempt_timeout
@@ -73,10 +74,11 @@ class DeadlineRequestsClient(stripe.RequestsClient):
             # APIConnectionError caused by a timeout, which the wrapper answers with 504.
             log.warning("The request's Stripe deadline has passed; Stripe is not called")
             raise DeadlinePassed("the request's Stripe deadline has passed")
-        # Both the connect and the read timeout. (The read timeout bounds each wait for bytes,
-        # not the whole response: a server trickling bytes could outlast it, which Stripe's does
-        # not do.)
-        return min(self._attempt_timeout, left)
+        # total: the connect and the wait for the answer together, not each of them, end by the
+        # deadline. (Reading the body is bounded per wait for bytes: a server trickling bytes
+        # could outlast it, which Stripe's does not do.)
+        attempt = min(self._attempt_timeout, left)
+        return Timeout(total=left, connect=attempt, read=attempt)
 
     @_timeout.setter
     def _timeout(self, value: float) -> None:
