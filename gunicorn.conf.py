@@ -26,8 +26,8 @@ workers = int(
 # (GUNICORN_CMD_ARGS="--bind 127.0.0.1:8000") when the proxy runs on the same host.
 bind = f"0.0.0.0:{os.environ.get('PORT') or '8000'}"
 
-# A Stripe call may take STRIPE_TIMEOUT_SECONDS (10) per attempt with up to 2 retries and backoff:
-# 30 s, gunicorn's default, could kill a worker in the middle of one, so allow a minute.
+# A request's Stripe calls, retries included, end by STRIPE_REQUEST_DEADLINE_SECONDS (30): a worker
+# killed before that drops the connection instead of answering 504, so allow a minute.
 timeout = 60
 # On a deploy (SIGTERM), let requests in flight finish.
 graceful_timeout = 30
@@ -47,3 +47,21 @@ accesslog = None
 # gunicorn's own messages (boot, worker timeouts) to stderr, like the app's.
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """Refuse to start when the worker timeout (this file's, or GUNICORN_CMD_ARGS') would kill
+    workers before STRIPE_REQUEST_DEADLINE_SECONDS ends their Stripe calls."""
+    from billing_service.config import ConfigError, check_worker_timeout
+
+    try:
+        check_worker_timeout(os.environ, server.cfg.timeout)
+    except ConfigError as error:
+        raise SystemExit(f"Error: {error}") from None
+
+
+def post_worker_init(worker):
+    """gunicorn's own 400/414/431 answers as JSON with an X-Request-ID, like the app's."""
+    from billing_service.gunicorn_errors import install
+
+    install()

@@ -34,7 +34,14 @@ def create_app(
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
 
-    from billing_service import auth, cors, models, request_log  # noqa: F401 (models: tables)
+    from billing_service import (  # noqa: F401 (models: tables)
+        auth,
+        cors,
+        models,
+        request_log,
+        request_size,
+        stripe_deadline,
+    )
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
     from billing_service.extensions import configure_sqlite, db, jwt, limiter
@@ -61,6 +68,8 @@ def create_app(
     auth.init_app(app, jwt)
     register_error_handlers(app)
     request_log.init_app(app)
+    stripe_deadline.init_app(app)
+    request_size.init_app(app)
     cors.init_app(app)
     app.register_blueprint(billing_bp)
     app.register_blueprint(health_bp)

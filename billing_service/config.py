@@ -63,6 +63,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_WEBHOOK_TOLERANCE": _int(environ, "STRIPE_WEBHOOK_TOLERANCE", 300),
         "STRIPE_TIMEOUT_SECONDS": _float(environ, "STRIPE_TIMEOUT_SECONDS", 10.0),
         "STRIPE_MAX_NETWORK_RETRIES": _int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2),
+        # All the Stripe calls of one request, retries included, end by then (stripe_deadline).
+        "STRIPE_REQUEST_DEADLINE_SECONDS": stripe_request_deadline(environ),
         "FRONTEND_URL": _get(environ, "FRONTEND_URL"),
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
         # Checkout and portal sessions per user: a client stuck in a loop must not create
@@ -71,6 +73,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         # for every app in the process; this is read per request (billing.rate_limits).
         "SESSION_LIMITS_ENABLED": _bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_SESSIONS": environ.get("RATELIMIT_SESSIONS", "10 per minute").strip(),
+        # POST /sync-checkout per user: each costs one or two Stripe calls (billing.rate_limits).
+        "RATELIMIT_SYNC_CHECKOUT": environ.get("RATELIMIT_SYNC_CHECKOUT", "10 per minute").strip(),
         "RATELIMIT_STORAGE_URI": _get(environ, "RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_KEY_PREFIX": "billing",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -136,16 +140,19 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         )
     if config["SUBSCRIPTION_SYNC_MODE"] not in SYNC_MODES:
         raise ConfigError(f"SUBSCRIPTION_SYNC_MODE must be one of {', '.join(SYNC_MODES)}")
-    try:
-        parse_many(config["RATELIMIT_SESSIONS"])
-    except ValueError:
-        raise ConfigError(
-            "RATELIMIT_SESSIONS must be a rate limit such as '10 per minute' or '5/minute;50/day'"
-        ) from None
+    for name in ("RATELIMIT_SESSIONS", "RATELIMIT_SYNC_CHECKOUT"):
+        try:
+            parse_many(config[name])
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be a rate limit such as '10 per minute' or '5/minute;50/day'"
+            ) from None
     if config["STRIPE_WEBHOOK_TOLERANCE"] <= 0:
         raise ConfigError("STRIPE_WEBHOOK_TOLERANCE must be a positive number of seconds")
     if config.get("EVENT_PAYLOAD_RETENTION_DAYS", 30) < 1:
         raise ConfigError("EVENT_PAYLOAD_RETENTION_DAYS must be a whole number of days, 1 or more")
+    if not config["STRIPE_REQUEST_DEADLINE_SECONDS"] > 0:
+        raise ConfigError("STRIPE_REQUEST_DEADLINE_SECONDS must be a positive number of seconds")
     if config["PLANS_CACHE_SECONDS"] < 0:
         raise ConfigError("PLANS_CACHE_SECONDS must be 0 (no cache) or a positive number")
     frontend_url = config.get("FRONTEND_URL") or ""
@@ -167,6 +174,27 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+
+
+DEFAULT_STRIPE_REQUEST_DEADLINE = 30.0
+# What a request may still need after its Stripe deadline: its database work and the answer.
+WORKER_TIMEOUT_MARGIN = 10.0
+
+
+def stripe_request_deadline(environ: Mapping[str, str]) -> float:
+    return _float(environ, "STRIPE_REQUEST_DEADLINE_SECONDS", DEFAULT_STRIPE_REQUEST_DEADLINE)
+
+
+def check_worker_timeout(environ: Mapping[str, str], worker_timeout: float) -> None:
+    """Refuse a Stripe deadline that gunicorn's worker timeout would cut short (gunicorn.conf.py
+    calls this at start): a killed worker drops the connection instead of answering 504."""
+    deadline = stripe_request_deadline(environ)
+    if worker_timeout > 0 and deadline + WORKER_TIMEOUT_MARGIN > worker_timeout:
+        raise ConfigError(
+            f"STRIPE_REQUEST_DEADLINE_SECONDS ({deadline:g}) must be at least "
+            f"{WORKER_TIMEOUT_MARGIN:g} s below gunicorn's worker timeout ({worker_timeout:g} s): "
+            'lower it, or raise the timeout (GUNICORN_CMD_ARGS="--timeout N")'
+        )
 
 
 def webhook_secrets(config: Mapping[str, Any]) -> list[str]:
@@ -212,15 +240,18 @@ def database_uri(database_url: str | None, instance_path: str) -> str:
 
 
 def engine_options(database_url: str) -> dict[str, Any]:
+    # SQL parameters are users' emails, names and ids: an error message (logged, or stored as an
+    # event's last_error) shows the statement without them.
+    hidden = {"hide_parameters": True}
     if database_url.startswith("sqlite"):
         # Wait for a concurrent writer instead of failing at once with "database is locked".
-        return {"connect_args": {"timeout": 15}}
+        return hidden | {"connect_args": {"timeout": 15}}
     # No pool_pre_ping: it is a round trip before every request (a sixth of a worker's time on
     # GET /subscription, bench/results/NOTES.md). A connection the server dropped (a restart, a
     # failover) is found on use instead: SQLAlchemy discards the whole pool and that one request
     # fails (Stripe retries a webhook; a client retries a read). pool_recycle retires connections
     # before the idle timeouts of proxies and firewalls cut them silently.
-    return {"pool_recycle": 1800}
+    return hidden | {"pool_recycle": 1800}
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

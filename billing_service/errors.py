@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from billing_service import repository
+from billing_service.stripe_objects import InvalidStripeObject
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ def register_error_handlers(app: Flask) -> None:
             if name in response.headers:
                 body.headers[name] = response.headers[name]
         return body, status
+
+    @app.errorhandler(InvalidStripeObject)
+    def _invalid_stripe_object(error: InvalidStripeObject):
+        log.error("Stripe answered with an invalid object: %s", error)
+        return error_response(502, "Stripe could not complete the request")
 
     @app.errorhandler(DBAPIError)
     def _database_error(error: DBAPIError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# C0 and C1 control characters (newlines, carriage return, terminal escapes) and Unicode's line
+# and paragraph separators: anything that could end a line, or rewrite one on a terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``)."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 class TextFormatter(logging.Formatter):
-    """``12:00:00 INFO billing_service.requests: GET /api/billing/plans 200 request_id=...``"""
+    """``12:00:00 INFO billing_service.requests: GET /api/billing/plans 200 request_id=...``
+
+    What a client sent (a URL path, a header) reaches messages and fields: control characters are
+    escaped, so no request can end a line and forge the next one. (JSON lines escape them anyway.)
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -57,7 +72,14 @@ class TextFormatter(logging.Formatter):
             for key, value in record_fields(record).items()
             if str(value) not in record.message
         )
-        return f"{text} {fields}" if fields else text
+        return escape_controls(f"{text} {fields}" if fields else text)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The message is one line by now; what follows it is a traceback, whose last line carries
+        # the exception's message (which may quote input): each of its lines is indented, so
+        # none can pass for a log line of its own.
+        first, *rest = super().format(record).split("\n")
+        return "\n".join([first, *("    " + escape_controls(line) for line in rest)])
 
 
 class RequestIdFilter(logging.Filter):

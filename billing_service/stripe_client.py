@@ -18,6 +18,12 @@ import stripe
 from flask import current_app
 
 from billing_service.errors import ApiError
+from billing_service.stripe_deadline import (
+    DeadlineRequestsClient,
+    TimeLeft,
+    no_deadline,
+    request_time_left,
+)
 
 if TYPE_CHECKING:
     # Types only: stripe.params is ~1.5 MB of TypedDicts per worker, never needed at run time.
@@ -47,6 +53,7 @@ class StripeApi:
         api_base: str | None = None,
         timeout_seconds: float = 10.0,
         max_network_retries: int = 2,
+        time_left: TimeLeft = no_deadline,
     ):
         base_addresses = {"api": api_base} if api_base else None
         # The SDK retries connection errors, 409s and 5xx with backoff, and adds an idempotency key
@@ -55,7 +62,8 @@ class StripeApi:
             secret_key,
             base_addresses=base_addresses,  # type: ignore[arg-type]
             max_network_retries=max_network_retries,
-            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+            # Each attempt also ends by the request's deadline (stripe_deadline).
+            http_client=DeadlineRequestsClient(timeout=timeout_seconds, time_left=time_left),
         )
 
     def create_customer(self, *, user_id: str, email: str, name: str | None) -> str:
@@ -272,6 +280,7 @@ def stripe_api() -> StripeApi:
             api_base=current_app.config.get("STRIPE_API_BASE"),
             timeout_seconds=current_app.config["STRIPE_TIMEOUT_SECONDS"],
             max_network_retries=current_app.config["STRIPE_MAX_NETWORK_RETRIES"],
+            time_left=request_time_left,
         )
         current_app.extensions["stripe_api"] = api
     return api

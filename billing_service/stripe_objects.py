@@ -17,8 +17,20 @@ def object_id(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# 9999-12-31T23:59:59Z, the last second a datetime can hold.
+MAX_TIMESTAMP = 253_402_300_799
+
+
+class InvalidStripeObject(ValueError):
+    """A value Stripe never sends (a timestamp before 1970 or past year 9999): the object is
+    forged or corrupt, and nothing may be stored from it."""
+
+
 def timestamp(value: object) -> datetime | None:
+    """A Unix timestamp as a UTC datetime; None when absent (or not an integer)."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_TIMESTAMP:
+            raise InvalidStripeObject(f"timestamp out of range: {value}")
         return datetime.fromtimestamp(value, UTC)
     return None
 

@@ -177,6 +177,20 @@ def use_double(app: Flask, stripe_double: StripeDouble) -> Iterator[StripeDouble
     app.extensions.pop("stripe_api", None)
 
 
+@pytest.fixture
+def stripe_settings(app):
+    """Change the Stripe client's settings for one test."""
+    saved = dict(app.config)
+
+    def apply(**settings):
+        app.config.update(settings)
+        app.extensions.pop("stripe_api", None)
+
+    yield apply
+    app.config.update(saved)
+    app.extensions.pop("stripe_api", None)
+
+
 TokenFor = Callable[..., dict[str, str]]
 
 

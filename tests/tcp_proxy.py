@@ -1,4 +1,5 @@
-"""A TCP forwarder that a test can cut and restore: the database going away and coming back."""
+"""A TCP forwarder that a test can cut and restore (the database going away and coming back), or
+make hang (a server that accepts connections and never answers)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class TcpProxy:
         self.port = self._listener.getsockname()[1]
         self._open = threading.Event()
         self._open.set()
+        self._hanging = threading.Event()
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -28,7 +30,13 @@ class TcpProxy:
                 connection.close()
             self._connections.clear()
 
+    def hang(self) -> None:
+        """Accept new connections and hold them open, forwarding nothing: every request through
+        the proxy waits forever for its answer."""
+        self._hanging.set()
+
     def restore(self) -> None:
+        self._hanging.clear()
         self._open.set()
 
     def close(self) -> None:
@@ -43,6 +51,10 @@ class TcpProxy:
                 return
             if not self._open.is_set():
                 client.close()
+                continue
+            if self._hanging.is_set():
+                with self._lock:
+                    self._connections.append(client)
                 continue
             try:
                 upstream = socket.create_connection(self.target)

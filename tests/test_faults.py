@@ -18,20 +18,6 @@ from tests.tcp_proxy import TcpProxy
 CHECKOUT = "/api/billing/create-checkout-session"
 
 
-@pytest.fixture
-def stripe_settings(app):
-    """Change the Stripe client's settings for one test."""
-    saved = dict(app.config)
-
-    def apply(**settings):
-        app.config.update(settings)
-        app.extensions.pop("stripe_api", None)
-
-    yield apply
-    app.config.update(saved)
-    app.extensions.pop("stripe_api", None)
-
-
 def _checkout(client, token_for):
     return client.post(
         CHECKOUT, json={"price_id": PRO_PRICE}, headers=token_for("u1", email="u1@example.com")

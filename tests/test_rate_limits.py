@@ -19,6 +19,7 @@ from tests.served import gunicorn, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = "/api/billing/create-portal-session"
+SYNC = "/api/billing/sync-checkout"
 REDIS_URI = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
@@ -77,6 +78,28 @@ def test_sessions_are_limited_per_user(limited_app, use_double, database, seeded
     assert other.status_code == 400  # another user has their own budget (and no customer)
 
 
+def test_sync_checkout_has_its_own_budget_and_asks_stripe_nothing_past_it(
+    limited_app, use_double, database
+):
+    limited = limited_app("1 per minute")
+    limited.config["RATELIMIT_SYNC_CHECKOUT"] = "2 per minute"
+    limited.config["STRIPE_API_BASE"] = use_double.url
+    database.add_user("u1", stripe_customer_id="cus_u1")
+    client = limited.test_client()
+    headers = _headers(limited, "u1")
+    assert client.post(PORTAL, headers=headers).status_code == 200
+    assert client.post(PORTAL, headers=headers).status_code == 429  # sessions budget spent
+
+    bogus = {"session_id": "cs_test_guessed0"}
+    statuses = [client.post(SYNC, headers=headers, json=bogus).status_code for _ in range(4)]
+    assert statuses == [404, 404, 429, 429]  # its own budget, still there after the sessions'
+    r = client.post(SYNC, headers=headers, json=bogus)
+    assert r.json == {"detail": "Too many checkout syncs; try again later"}
+    assert int(r.headers["Retry-After"]) > 0
+    assert len(use_double.calls("GET", "/v1/checkout/sessions/{session}")) == 2
+    assert client.post(SYNC, headers=_headers(limited, "u2"), json=bogus).status_code == 404
+
+
 def test_reads_and_webhooks_are_not_limited(limited_app, database):
     limited = limited_app("1 per minute")
     client = limited.test_client()
@@ -89,10 +112,9 @@ def test_reads_and_webhooks_are_not_limited(limited_app, database):
 def test_invalid_limit_is_refused_at_start_up(app):
     from billing_service.config import ConfigError
 
-    with pytest.raises(ConfigError, match="RATELIMIT_SESSIONS"):
-        create_app(
-            {"BILLING_ENV": "testing", "JWT_SECRET_KEY": "x" * 40, "RATELIMIT_SESSIONS": "lots"}
-        )
+    for name in ("RATELIMIT_SESSIONS", "RATELIMIT_SYNC_CHECKOUT"):
+        with pytest.raises(ConfigError, match=name):
+            create_app({"BILLING_ENV": "testing", "JWT_SECRET_KEY": "x" * 40, name: "lots"})
 
 
 def _redis_reachable() -> bool:

@@ -15,7 +15,10 @@ Model = TypeVar("Model", bound=BaseModel)
 def parse_body(model: type[Model]) -> Model:
     """The request's JSON object as ``model``: 400 when it is not a JSON object, 422 when a field
     fails validation (FastAPI's convention), each detail naming the field."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser's stack: no body of ours is
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "Request body must be a JSON object (Content-Type: application/json)")
     try:

@@ -12,7 +12,7 @@ from billing_service.billing.checkout_return import sync_checkout
 from billing_service.billing.current_user import current_user
 from billing_service.billing.openapi import openapi_document
 from billing_service.billing.plan_cache import active_plans
-from billing_service.billing.rate_limits import sessions_per_user
+from billing_service.billing.rate_limits import sessions_per_user, sync_checkouts_per_user
 from billing_service.billing.request_body import parse_body
 from billing_service.billing.schemas import (
     CheckoutRequest,
@@ -61,6 +61,7 @@ def subscription():
 
 @bp.post("/sync-checkout")
 @jwt_required()
+@sync_checkouts_per_user
 def sync_checkout_session():
     body = parse_body(SyncCheckoutRequest)
     user = current_user()

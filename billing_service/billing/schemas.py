@@ -27,9 +27,10 @@ class CheckoutRequest(BaseModel):
 class SyncCheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Checkout Session ids: cs_test_... / cs_live_..., at most 255 characters (Stripe's ids are
-    # shorter); the pattern keeps anything else from reaching a Stripe URL.
-    session_id: Annotated[str, StringConstraints(pattern=r"^cs_[A-Za-z0-9_]{1,252}$")]
+    # Checkout Session ids as Stripe makes them: cs_test_ or cs_live_ and letters and digits, at
+    # most 66 characters. Anything else (a guess, a path) is refused here, before it costs a
+    # Stripe API call from the account's shared rate limit.
+    session_id: Annotated[str, StringConstraints(pattern=r"^cs_(test|live)_[A-Za-z0-9]{1,58}$")]
 
 
 class UrlResponse(BaseModel):

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from billing_service.stripe_objects import InvalidStripeObject, timestamp
 
 
 class MalformedEvent(ValueError):
     """The payload is signed but is not a Stripe event object."""
+
+
+# The ledger's column sizes: a longer id or type is no Stripe event, and must not reach the
+# database (PostgreSQL would refuse it with an error, SQLite would store it).
+MAX_ID_LENGTH = 255
+MAX_TYPE_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -27,14 +36,18 @@ class WebhookEvent:
             event_id, event_type = payload["id"], payload["type"]
             created, data_object = payload["created"], payload["data"]["object"]
             assert isinstance(event_id, str) and event_id.startswith("evt_")
-            assert isinstance(event_type, str) and isinstance(data_object, dict)
-            assert isinstance(created, int) and not isinstance(created, bool)
-        except (AssertionError, KeyError, TypeError):
+            assert len(event_id) <= MAX_ID_LENGTH
+            assert isinstance(event_type, str) and len(event_type) <= MAX_TYPE_LENGTH
+            assert isinstance(data_object, dict)
+            created_at = timestamp(created)
+            assert created_at is not None
+            assert _storable(payload)
+        except (AssertionError, KeyError, TypeError, InvalidStripeObject):
             raise MalformedEvent("Invalid payload: not a Stripe event") from None
         return cls(
             id=event_id,
             type=event_type,
-            created=datetime.fromtimestamp(created, UTC),
+            created=created_at,
             livemode=bool(payload.get("livemode")),
             object=data_object,
             payload=payload,
@@ -53,3 +66,15 @@ class WebhookEvent:
             "livemode": self.livemode,
             "data": {"object": data_object},
         }
+
+
+def _storable(payload: dict[str, Any]) -> bool:
+    """Whether every string in ``payload`` can be stored: no NUL character (PostgreSQL's text
+    cannot hold one) and no lone surrogate (not encodable as UTF-8). Stripe sends neither."""
+    try:
+        text = json.dumps(payload, ensure_ascii=False)
+        text.encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return False
+    # json.dumps escapes a NUL character even with ensure_ascii=False.
+    return "\\u0000" not in text

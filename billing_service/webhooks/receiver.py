@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import stripe
@@ -14,6 +15,7 @@ from billing_service.config import key_is_live, webhook_secrets
 from billing_service.errors import ApiError
 from billing_service.outcome import Handled, Outcome, ignored
 from billing_service.repository import events
+from billing_service.stripe_objects import InvalidStripeObject
 from billing_service.webhooks import HANDLERS
 from billing_service.webhooks.event import MalformedEvent, WebhookEvent
 
@@ -38,22 +40,40 @@ def verify_event(payload: bytes, signature: str | None, mimetype: str) -> Webhoo
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "Invalid Stripe signature") from None
-    if not any(_signed_with(text, signature, secret) for secret in secrets):
+    tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE"]
+    if _signed_in_the_future(signature, tolerance) or not any(
+        _signed_with(text, signature, secret, tolerance) for secret in secrets
+    ):
         raise ApiError(400, "Invalid Stripe signature")
     try:
-        return WebhookEvent.from_payload(json.loads(text))
-    except (ValueError, MalformedEvent):
+        event = WebhookEvent.from_payload(json.loads(text))
+    except (ValueError, RecursionError, MalformedEvent):
         raise ApiError(400, "Invalid payload: not a Stripe event") from None
+    # Stripe creates an event before it signs a delivery of it: one from the future is forged
+    # (with a leaked secret), and would outrank every real event's watermark.
+    if event.created.timestamp() > time.time() + tolerance:
+        raise ApiError(400, "Invalid payload: not a Stripe event")
+    return event
 
 
-def _signed_with(text: str, signature: str, secret: str) -> bool:
+def _signed_with(text: str, signature: str, secret: str, tolerance: int) -> bool:
     try:
-        stripe.WebhookSignature.verify_header(
-            text, signature, secret, current_app.config["STRIPE_WEBHOOK_TOLERANCE"]
-        )
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
     except stripe.SignatureVerificationError:
         return False
     return True
+
+
+def _signed_in_the_future(signature: str, tolerance: int) -> bool:
+    """Whether the header's ``t=`` lies beyond the tolerance ahead of our clock. The SDK refuses
+    only old timestamps; a future one would let a captured delivery be replayed for years."""
+    for part in signature.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isascii() and value.isdigit():
+            # More digits than any Unix time has is the future too (and int() of thousands of
+            # digits would raise).
+            return len(value) > 12 or int(value) > time.time() + tolerance
+    return False
 
 
 def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
@@ -83,6 +103,18 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         handled = _dispatch(event)
         events.finish(row, handled.outcome)
         repository.commit()
+    except InvalidStripeObject as error:
+        # Signed, yet holding what Stripe never sends: nothing is stored, not even a ledger row
+        # (the payload itself may be what cannot be stored).
+        repository.rollback()
+        log.warning(
+            "Stripe event %s (%s) refused: %s",
+            event.id,
+            event.type,
+            error,
+            extra=_fields(event, "refused"),
+        )
+        raise ApiError(400, "Invalid payload: not a Stripe event") from None
     except Exception as error:
         repository.rollback()
         log.exception(
