@@ -47,3 +47,12 @@ accesslog = None
 # gunicorn's own messages (boot, worker timeouts) to stderr, like the app's.
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    """A worker died (or was recycled): with PROMETHEUS_MULTIPROC_DIR set, tell prometheus_client,
+    so its live gauges stop counting that process; its counters and histograms stay, summed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -34,7 +34,7 @@ def create_app(
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
 
-    from billing_service import cors, models, request_log  # noqa: F401 (models: tables)
+    from billing_service import cors, metrics_view, models, request_log  # noqa: F401 (models)
     from billing_service.auth import register_token_errors
     from billing_service.billing import bp as billing_bp
     from billing_service.errors import register_error_handlers
@@ -65,6 +65,7 @@ def create_app(
     cors.init_app(app)
     app.register_blueprint(billing_bp)
     app.register_blueprint(health_bp)
+    metrics_view.init_app(app)
     if commands:
         _attach_commands(app)
     return app

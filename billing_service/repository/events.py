@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from billing_service.extensions import db
 from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
@@ -108,3 +108,13 @@ def listing(*, failed_only: bool = False, limit: int = 50) -> Sequence[StripeEve
     if failed_only:
         statement = statement.where(StripeEvent.status == "failed")
     return db.session.execute(statement).scalars().all()
+
+
+def failed_backlog() -> tuple[int, datetime | None]:
+    """How many events are failed (awaiting Stripe's retry or a replay) and when Stripe created
+    the oldest of them: one query, on the status index."""
+    statement = select(func.count(), func.min(StripeEvent.stripe_created_at)).where(
+        StripeEvent.status == "failed"
+    )
+    count, oldest = db.session.execute(statement).one()
+    return count, oldest

@@ -8,7 +8,7 @@ import logging
 import stripe
 from flask import current_app
 
-from billing_service import repository
+from billing_service import metrics, repository
 from billing_service.config import key_is_live, webhook_secrets
 from billing_service.errors import ApiError
 from billing_service.outcome import Handled, Outcome, ignored
@@ -29,7 +29,14 @@ class EventFailed(ApiError):
 
 def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> Handled:
     """Verify and process one delivery; returns the outcome (processed, ignored, duplicate)."""
-    return process_event(verify_event(payload, signature, mimetype))
+    event = verify_event(payload, signature, mimetype)
+    try:
+        handled = process_event(event)
+    except EventFailed:
+        metrics.count_webhook_event(event.type, Outcome.FAILED)
+        raise
+    metrics.count_webhook_event(event.type, handled.outcome)
+    return handled
 
 
 def verify_event(payload: bytes, signature: str | None, mimetype: str) -> WebhookEvent:
