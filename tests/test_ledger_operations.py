@@ -331,3 +331,25 @@ def test_a_long_reason_is_stored_truncated(send_event, database, monkeypatch):
     event = make_event("customer.created", {"id": "cus_x", "object": "customer"}, created=T0)
     assert send_event(event).status_code == 200
     assert database.event(event["id"])["outcome_reason"] == "é" * 255
+
+
+def test_a_webhook_failing_in_a_stripe_outage_logs_a_warning_without_traceback(
+    send_event, customer, database, monkeypatch, caplog
+):
+    from billing_service import webhooks
+    from billing_service.errors import ApiError
+
+    def stripe_down(event):
+        raise ApiError(503, "Stripe is unavailable; try again shortly")
+
+    monkeypatch.setitem(webhooks.HANDLERS, "customer.subscription.created", stripe_down)
+    event = subscription_event("customer.subscription.created", at=0)
+    assert send_event(event).status_code == 500
+    [record] = [r for r in caplog.records if r.name == "billing_service.webhooks.receiver"]
+    assert (record.levelname, record.exc_info) == ("WARNING", None)
+    assert record.getMessage().endswith(
+        "failed; Stripe will retry it: ApiError: Stripe is unavailable; try again shortly"
+    )
+    assert database.event(event["id"])["last_error"] == (
+        "ApiError: Stripe is unavailable; try again shortly"
+    )
