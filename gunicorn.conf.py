@@ -65,3 +65,12 @@ def post_worker_init(worker):
     from billing_service.gunicorn_errors import install
 
     install()
+
+
+def child_exit(server, worker):
+    """A worker died (or was recycled): with PROMETHEUS_MULTIPROC_DIR set, tell prometheus_client,
+    so its live gauges stop counting that process; its counters and histograms stay, summed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -37,6 +37,7 @@ def create_app(
     from billing_service import (  # noqa: F401 (models: tables)
         auth,
         cors,
+        metrics_view,
         models,
         request_log,
         request_size,
@@ -73,6 +74,7 @@ def create_app(
     cors.init_app(app)
     app.register_blueprint(billing_bp)
     app.register_blueprint(health_bp)
+    metrics_view.init_app(app)
     if commands:
         _attach_commands(app)
     return app

@@ -18,6 +18,7 @@ LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 BILLING_ADDRESS_COLLECTION = ("auto", "required")
 SYNC_MODES = ("watermark", "refetch")  # see subscription_sync
+MIN_METRICS_TOKEN_LENGTH = 16
 
 # Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
 # Production refuses to start without a real secret.
@@ -99,6 +100,11 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         # Days the ledger keeps event payloads (customers' personal data); flask billing
         # prune-events, run daily, drops older ones.
         "EVENT_PAYLOAD_RETENTION_DAYS": _int(environ, "EVENT_PAYLOAD_RETENTION_DAYS", 30),
+        # GET /metrics answers only this bearer token; in production it is off until it is set.
+        "METRICS_TOKEN": _get(environ, "METRICS_TOKEN"),
+        # prometheus_client's own variable (it reads it too): where gunicorn workers share counts.
+        # Not stripped: set but empty still switches prometheus_client to multiprocess mode.
+        "PROMETHEUS_MULTIPROC_DIR": environ.get("PROMETHEUS_MULTIPROC_DIR"),
     }
 
 
@@ -174,6 +180,22 @@ def validate_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     if config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    _validate_metrics(config)
+
+
+def _validate_metrics(config: Mapping[str, Any]) -> None:
+    token = config.get("METRICS_TOKEN")
+    if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
+            "(a random secret, e.g. from `openssl rand -hex 32`)"
+        )
+    directory = config.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory is not None and not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        raise ConfigError(
+            "PROMETHEUS_MULTIPROC_DIR must be an existing, writable directory (emptied before "
+            "each start), or unset"
+        )
 
 
 DEFAULT_STRIPE_REQUEST_DEADLINE = 30.0

@@ -139,6 +139,7 @@ class Subscription(db.Model):
 
 
 EVENT_STATUSES = ("processed", "ignored", "failed")
+MAX_OUTCOME_REASON_LENGTH = 255
 
 
 class StripeEvent(db.Model):
@@ -158,6 +159,8 @@ class StripeEvent(db.Model):
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
     status: Mapped[str] = mapped_column(String(16), index=True)
+    # Why an ignored event changed nothing (None for the other statuses).
+    outcome_reason: Mapped[str | None] = mapped_column(String(MAX_OUTCOME_REASON_LENGTH))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -15,6 +15,8 @@ import uuid
 from flask import Flask, Response, g, request
 from flask_jwt_extended import get_jwt_identity
 
+from billing_service import metrics
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -44,12 +46,17 @@ def _finish(response: Response) -> Response:
     request_id = g.get("request_id") or request_id_from(None)
     response.headers[REQUEST_ID_HEADER] = request_id
     started = g.get("request_started")
+    seconds = time.perf_counter() - started if started else None
+    rule = request.url_rule
+    metrics.observe_request(
+        request.method, rule.rule if rule is not None else None, response.status_code, seconds
+    )
     fields: dict[str, object] = {
         "method": request.method,
         # The path only: a query string may carry something a client should not have sent.
         "path": request.path,
         "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        "duration_ms": round(seconds * 1000, 1) if seconds is not None else None,
         "request_id": request_id,
     }
     user_id = _verified_user_id()

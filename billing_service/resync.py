@@ -28,9 +28,11 @@ def resync_user(user_id: str) -> list[str]:
     """Fetch the user's subscriptions from Stripe and store them; returns what changed, as
     ``field: old -> new`` lines (empty when the stored state was right)."""
     user = users.lock(user_id)
+    if user.stripe_customer_id is None:  # nothing at Stripe to compare with
+        repository.rollback()
+        return []
     try:
         before = summary(user)
-        assert user.stripe_customer_id is not None
         as_of = datetime.now(UTC).replace(microsecond=0)
         for subscription in stripe_api().customer_subscriptions(user.stripe_customer_id):
             snapshot = SubscriptionSnapshot.from_stripe(subscription)

@@ -18,6 +18,7 @@ import stripe
 from flask import current_app
 
 from billing_service.errors import ApiError
+from billing_service.metrics import measured_stripe_calls
 from billing_service.stripe_deadline import (
     DeadlineRequestsClient,
     TimeLeft,
@@ -218,6 +219,7 @@ class StripeApi:
         return [item.price.id for item in items.data if item.price is not None]
 
 
+@measured_stripe_calls  # counted and timed by operation and outcome, for /metrics
 @contextmanager
 def _calling_stripe(action: str) -> Iterator[None]:
     """Turn Stripe's failures into API errors a client can act on; log Stripe's request id."""

@@ -147,6 +147,7 @@ def openapi_document() -> dict[str, Any]:
             },
         }
     }
+    paths["/metrics"] = _metrics_operation()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -159,9 +160,32 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "metricsToken": {"type": "http", "scheme": "bearer"},
             },
         },
+    }
+
+
+def _metrics_operation() -> dict[str, Any]:
+    """Listed like the health probes, so the document still names every route the app serves;
+    its answer is Prometheus' text format, not JSON."""
+    error = {"content": _json(_ref(ErrorResponse))}
+    return {
+        "get": {
+            "summary": "Prometheus metrics (METRICS_TOKEN; off in production until it is set)",
+            "operationId": "metrics",
+            "security": [{"metricsToken": []}, {}],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": {"description": "Missing or invalid metrics token"} | error,
+                "404": {"description": "Off: production without METRICS_TOKEN"} | error,
+                "default": {"description": "Any other error"} | error,
+            },
+        }
     }
 
 

@@ -11,9 +11,12 @@ from flask.cli import AppGroup
 from billing_service import repository
 from billing_service.config import webhook_secrets
 from billing_service.dev_events import TRIGGERABLE, build_events, deliver
-from billing_service.replay import UnknownEvent, replay_event, replay_missed
+from billing_service.errors import ApiError
+from billing_service.outcome import Outcome
+from billing_service.replay import ReplayFailed, UnknownEvent, replay_event, replay_missed
 from billing_service.repository import events, subscriptions, users
 from billing_service.resync import resync_user
+from billing_service.stripe_client import stripe_api
 
 billing_cli = AppGroup(
     "billing",
@@ -27,7 +30,8 @@ billing_cli = AppGroup(
 @click.option("--failed", is_flag=True, help="Only events whose processing failed.")
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 def list_events(failed: bool, limit: int) -> None:
-    """List the event ledger: id, type, created, status, attempts, last error."""
+    """List the event ledger: id, type, created, status, attempts, and the last error of a failed
+    event or the reason an ignored one changed nothing."""
     rows = events.listing(failed_only=failed, limit=limit)
     if not rows:
         click.echo("no events")
@@ -36,7 +40,11 @@ def list_events(failed: bool, limit: int) -> None:
             f"{row.id}  {row.type:<40} {row.stripe_created_at:%Y-%m-%d %H:%M:%S}  "
             f"{row.status:<9} attempts={row.attempts}"
         )
-        click.echo(line + (f"  error: {row.last_error}" if row.last_error else ""))
+        if row.last_error:
+            line += f"  error: {row.last_error}"
+        if row.outcome_reason:
+            line += f"  reason: {row.outcome_reason}"
+        click.echo(line)
 
 
 @billing_cli.command("replay", short_help="Process a stored event again, or recover missed ones.")
@@ -51,20 +59,36 @@ def list_events(failed: bool, limit: int) -> None:
 )
 def replay(event_id: str | None, missed: bool, since: datetime | None) -> None:
     """Process EVENT_ID again from the ledger, or (--missed --since DATE) every event Stripe has
-    since DATE that the ledger lacks or failed: recovery after an outage."""
-    if missed == (event_id is not None) or (missed and since is None):
-        raise click.UsageError("give EVENT_ID, or --missed --since DATE")
-    if event_id is not None:
+    since DATE that the ledger lacks or failed: recovery after an outage.
+
+    Prints what became of each event (and why an ignored one changed nothing); exits non-zero
+    when one failed. A processed event whose replay changes nothing stays processed; any other
+    change of its status is printed."""
+    if event_id is not None and not missed:
         try:
-            click.echo(f"{event_id}: {replay_event(event_id)}")
-        except UnknownEvent as error:
+            click.echo(replay_event(event_id).describe())
+        except (UnknownEvent, ReplayFailed) as error:
             raise click.ClickException(str(error)) from None
         return
-    assert since is not None
-    count = 0
-    for event, outcome in replay_missed(since.replace(tzinfo=UTC)):
-        count += 1
-        click.echo(f"{event.id} {event.type}: {outcome}")
+    if event_id is not None or not missed or since is None:
+        raise click.UsageError("give EVENT_ID, or --missed --since DATE")
+    _require_stripe()
+    count = failed = 0
+    try:
+        for event, handled in replay_missed(since.replace(tzinfo=UTC)):
+            count += 1
+            failed += handled.outcome == Outcome.FAILED
+            because = f" ({handled.reason})" if handled.reason else ""
+            click.echo(f"{event.id} {event.type}: {handled.outcome}{because}")
+    except ApiError as error:  # listing the events from Stripe failed
+        raise click.ClickException(
+            f"Could not list events from Stripe: {error.detail} ({count} processed before)"
+        ) from None
+    if failed:
+        raise click.ClickException(
+            f"{failed} of {count} missed event(s) failed; "
+            "`flask billing events --failed` lists them"
+        )
     click.echo(f"{count} missed event(s) processed")
 
 
@@ -84,19 +108,38 @@ def prune_events() -> None:
 @click.option("--all", "everyone", is_flag=True, help="Every user with a Stripe customer.")
 def resync(user_id: str | None, everyone: bool) -> None:
     """Fetch subscriptions from Stripe and correct stored state, printing what changed.
-    Safe while webhooks flow."""
+    Safe while webhooks flow. Exits non-zero if a user could not be checked."""
     if everyone == (user_id is not None):
         raise click.UsageError("give --user ID or --all")
+    _require_stripe()
     user_ids = users.ids_with_customer(user_id)
     if user_id is not None and not user_ids:
         raise click.ClickException(f"User {user_id!r} does not exist or has no Stripe customer")
     corrected = 0
+    errors: list[str] = []
     for one_id in user_ids:
-        changes = resync_user(one_id)
+        try:
+            changes = resync_user(one_id)
+        except ApiError as error:
+            errors.append(error.detail)
+            click.echo(f"{one_id}: not checked: {error.detail}", err=True)
+            continue
         corrected += bool(changes)
         for change in changes:
             click.echo(f"{one_id}: {change}")
-    click.echo(f"{len(user_ids)} user(s) checked, {corrected} corrected")
+    click.echo(f"{len(user_ids) - len(errors)} user(s) checked, {corrected} corrected")
+    if errors:
+        raise click.ClickException(
+            f"{len(errors)} of {len(user_ids)} user(s) could not be checked: {errors[0]}"
+        )
+
+
+def _require_stripe() -> None:
+    """Stop at once, in one line, when Stripe is not configured (no key)."""
+    try:
+        stripe_api()
+    except ApiError as error:
+        raise click.ClickException(error.detail) from None
 
 
 @billing_cli.command("trigger", short_help="Send a signed test event to the local service.")

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import null, select, update
+from sqlalchemy import func, null, select, update
 
 from billing_service.extensions import db
-from billing_service.models import StripeEvent
+from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
 from billing_service.repository import insert_unless_present
 
 MAX_ERROR_LENGTH = 2000
@@ -55,8 +55,18 @@ def claim(
     return row
 
 
-def finish(row: StripeEvent, status: str) -> None:
+def finish(row: StripeEvent, status: str, reason: str | None = None) -> None:
+    """Record what became of the event, and for an ignored one why (cut to the column's size).
+
+    A processed event stays processed when a replay of it changes nothing: it was applied, and
+    the replay reports that it changed nothing rather than rewriting the ledger's history.
+    """
+    if row.status == "processed" and status == "ignored":
+        return
     row.status = status
+    row.outcome_reason = (
+        reason[:MAX_OUTCOME_REASON_LENGTH] if status == "ignored" and reason else None
+    )
     row.last_error = None
     row.processed_at = datetime.now(UTC)
     db.session.flush()
@@ -115,3 +125,13 @@ def listing(*, failed_only: bool = False, limit: int = 50) -> Sequence[StripeEve
     if failed_only:
         statement = statement.where(StripeEvent.status == "failed")
     return db.session.execute(statement).scalars().all()
+
+
+def failed_backlog() -> tuple[int, datetime | None]:
+    """How many events are failed (awaiting Stripe's retry or a replay) and when Stripe created
+    the oldest of them: one query, on the status index."""
+    statement = select(func.count(), func.min(StripeEvent.stripe_created_at)).where(
+        StripeEvent.status == "failed"
+    )
+    count, oldest = db.session.execute(statement).one()
+    return count, oldest

@@ -10,7 +10,7 @@ from typing import Any
 import stripe
 from flask import current_app
 
-from billing_service import repository
+from billing_service import metrics, repository
 from billing_service.config import key_is_live, webhook_secrets
 from billing_service.errors import ApiError
 from billing_service.outcome import Handled, Outcome, ignored
@@ -22,9 +22,24 @@ from billing_service.webhooks.event import MalformedEvent, WebhookEvent
 log = logging.getLogger(__name__)
 
 
+class EventFailed(ApiError):
+    """Processing failed and was rolled back; ``error`` says why, as the ledger's last error."""
+
+    def __init__(self, error: str):
+        super().__init__(500, "Event processing failed; Stripe will retry")
+        self.error = error
+
+
 def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> Handled:
     """Verify and process one delivery; returns the outcome (processed, ignored, duplicate)."""
-    return process_event(verify_event(payload, signature, mimetype))
+    event = verify_event(payload, signature, mimetype)
+    try:
+        handled = process_event(event)
+    except EventFailed:
+        metrics.count_webhook_event(event.type, Outcome.FAILED)
+        raise
+    metrics.count_webhook_event(event.type, handled.outcome)
+    return handled
 
 
 def verify_event(payload: bytes, signature: str | None, mimetype: str) -> WebhookEvent:
@@ -101,7 +116,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
             )
             return Handled(Outcome.DUPLICATE)
         handled = _dispatch(event)
-        events.finish(row, handled.outcome)
+        events.finish(row, handled.outcome, handled.reason)
         repository.commit()
     except InvalidStripeObject as error:
         # Signed, yet holding what Stripe never sends: nothing is stored, not even a ledger row
@@ -117,14 +132,10 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         raise ApiError(400, "Invalid payload: not a Stripe event") from None
     except Exception as error:
         repository.rollback()
-        log.exception(
-            "Stripe event %s (%s) failed; Stripe will retry it",
-            event.id,
-            event.type,
-            extra=_fields(event, Outcome.FAILED),
-        )
-        _record_failure(event, error)
-        raise ApiError(500, "Event processing failed; Stripe will retry") from None
+        described = f"{type(error).__name__}: {error}"
+        _log_failure(event, error, described, again=again)
+        _record_failure(event, described)
+        raise EventFailed(described) from None
     because = f" ({handled.reason})" if handled.reason else ""
     log.info(
         "Stripe event %s (%s): %s%s",
@@ -166,14 +177,41 @@ def _dispatch(event: WebhookEvent) -> Handled:
     return handler(event) if handler else ignored(f"unhandled event type {event.type}")
 
 
-def _record_failure(event: WebhookEvent, error: Exception) -> None:
+def _log_failure(event: WebhookEvent, error: Exception, described: str, *, again: bool) -> None:
+    fields = _fields(event, Outcome.FAILED) | {"error": described}
+    if again:
+        # An operator's replay: the command prints the error; the traceback only on demand.
+        log.error(
+            "Replay of Stripe event %s (%s) failed: %s",
+            event.id,
+            event.type,
+            described,
+            extra=fields,
+        )
+        log.debug("Replay of Stripe event %s failed", event.id, exc_info=True)
+    elif isinstance(error, ApiError):
+        # Stripe unavailable or refusing: an outage, not a bug; the traceback would be noise.
+        log.warning(
+            "Stripe event %s (%s) failed; Stripe will retry it: %s",
+            event.id,
+            event.type,
+            described,
+            extra=fields,
+        )
+    else:
+        log.exception(
+            "Stripe event %s (%s) failed; Stripe will retry it", event.id, event.type, extra=fields
+        )
+
+
+def _record_failure(event: WebhookEvent, error: str) -> None:
     try:
         events.record_failure(
             event.id,
             event_type=event.type,
             stripe_created_at=event.created,
             payload=_ledger_payload(event),
-            error=f"{type(error).__name__}: {error}",
+            error=error,
         )
     except Exception:
         # The database itself may be what failed; Stripe's retry is the record then.
