@@ -18,6 +18,7 @@ import stripe
 from flask import current_app
 
 from billing_service.errors import ApiError
+from billing_service.user_references import idempotency_key, stripe_reference, user_metadata
 
 if TYPE_CHECKING:
     # Types only: stripe.params is ~1.5 MB of TypedDicts per worker, never needed at run time.
@@ -63,10 +64,12 @@ class StripeApi:
 
         The idempotency key is derived from the user id: two racing first checkouts (or a retry
         after our commit failed) get the same customer back from Stripe instead of a duplicate.
+        The customer's metadata names the user (``user_references``): it is what proves later
+        that the customer is ours.
         """
         params: CustomerCreateParams = {
             "email": email,
-            "metadata": {"user_id": user_id},
+            "metadata": user_metadata(user_id),
         }
         if name:
             params["name"] = name
@@ -75,7 +78,7 @@ class StripeApi:
                 "create customer",
                 self._client.v1.customers.create(
                     params=params,
-                    options={"idempotency_key": f"billing-service-customer-{user_id}"},
+                    options={"idempotency_key": idempotency_key("customer", user_id)},
                 ),
             )
         return customer.id
@@ -99,11 +102,11 @@ class StripeApi:
         params: CheckoutSessionCreateParams = {
             "mode": "subscription",
             "customer": customer_id,
-            "client_reference_id": user_id,
+            "client_reference_id": stripe_reference(user_id),
             "line_items": [{"price": price_id, "quantity": 1}],
-            "metadata": {"user_id": user_id},
+            "metadata": user_metadata(user_id),
             # Also on the subscription, so its own events name the user.
-            "subscription_data": {"metadata": {"user_id": user_id}},
+            "subscription_data": {"metadata": user_metadata(user_id)},
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
@@ -124,6 +127,21 @@ class StripeApi:
             )
         assert session.url is not None  # always set for hosted Checkout
         return session.url
+
+    def customer_metadata(self, customer_id: str) -> dict[str, str] | None:
+        """The customer's metadata; None when Stripe has no such (or a deleted) customer."""
+        with _calling_stripe("retrieve customer"):
+            try:
+                customer = _answered(
+                    "retrieve customer", self._client.v1.customers.retrieve(customer_id)
+                )
+            except stripe.InvalidRequestError as error:
+                if error.code == "resource_missing":
+                    return None
+                raise
+            if getattr(customer, "deleted", False):
+                return None
+            return dict(customer.to_dict().get("metadata") or {})
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         """Create a Customer Portal session; returns its URL."""
