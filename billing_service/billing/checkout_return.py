@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from billing_service import repository
@@ -12,7 +13,10 @@ from billing_service.repository import users
 from billing_service.resync import apply_fetched_subscription
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import object_id
+from billing_service.subscription_sync import UnknownPrice
 from billing_service.user_references import named_user_id
+
+log = logging.getLogger(__name__)
 
 
 def sync_checkout(user: User, session_id: str) -> None:
@@ -39,6 +43,14 @@ def sync_checkout(user: User, session_id: str) -> None:
             users.set_customer(user, customer_id)
         apply_fetched_subscription(user, subscription_id)
         repository.commit()
+    except UnknownPrice as error:
+        repository.rollback()
+        log.error("Checkout session %s not applied: %s", session_id, error)
+        raise ApiError(
+            500,
+            "Your subscription's plan is not set up in this service yet; it shows as soon as "
+            "it is, and nothing is lost",
+        ) from None
     except BaseException:
         repository.rollback()
         raise

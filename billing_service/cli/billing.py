@@ -14,6 +14,7 @@ from billing_service.dev_events import TRIGGERABLE, build_events, deliver
 from billing_service.replay import UnknownEvent, replay_event, replay_missed
 from billing_service.repository import events, subscriptions, users
 from billing_service.resync import resync_user
+from billing_service.subscription_sync import UnknownPrice
 
 billing_cli = AppGroup(
     "billing",
@@ -79,13 +80,22 @@ def resync(user_id: str | None, everyone: bool) -> None:
     user_ids = users.ids_with_customer(user_id)
     if user_id is not None and not user_ids:
         raise click.ClickException(f"User {user_id!r} does not exist or has no Stripe customer")
-    corrected = 0
+    corrected = failed = 0
     for one_id in user_ids:
-        changes = resync_user(one_id)
+        try:
+            changes = resync_user(one_id)
+        except UnknownPrice as error:
+            # Reported, not applied: storing it would show a paying user the free tier.
+            failed += 1
+            click.echo(f"{one_id}: error: {error}", err=True)
+            continue
         corrected += bool(changes)
         for change in changes:
             click.echo(f"{one_id}: {change}")
-    click.echo(f"{len(user_ids)} user(s) checked, {corrected} corrected")
+    errors = f", {failed} error(s)" if failed else ""
+    click.echo(f"{len(user_ids)} user(s) checked, {corrected} corrected{errors}")
+    if failed:
+        raise SystemExit(1)
 
 
 @billing_cli.command("trigger", short_help="Send a signed test event to the local service.")

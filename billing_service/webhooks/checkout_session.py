@@ -14,20 +14,12 @@ from billing_service.outcome import Handled, ignored
 from billing_service.repository import plans, users
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import object_id
-from billing_service.subscription_sync import Observation
+from billing_service.subscription_sync import Observation, UnknownPrice
 from billing_service.user_references import named_user_id
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_customer
 
 log = logging.getLogger(__name__)
-
-
-class UnknownPrice(RuntimeError):
-    """None of the session's prices is in the plan catalogue.
-
-    Raised, not ignored: the customer paid, so the event fails (and Stripe retries it) until the
-    plans are seeded with that price.
-    """
 
 
 def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> Handled:
