@@ -128,6 +128,42 @@ class StripeApi:
         assert session.url is not None  # always set for hosted Checkout
         return session.url
 
+    def open_checkout_session_ids(self, customer_id: str) -> list[str]:
+        """The customer's open subscription Checkout Sessions: each could still start a
+        subscription. (Other modes, a one-off payment made by other software, are left alone.)"""
+        with _calling_stripe("list checkout sessions"):
+            page = _answered(
+                "list checkout sessions",
+                self._client.v1.checkout.sessions.list(
+                    params={"customer": customer_id, "status": "open", "limit": 100}
+                ),
+            )
+            return [
+                session.id for session in page.auto_paging_iter() if session.mode == "subscription"
+            ]
+
+    def expire_checkout_session(self, session_id: str) -> str:
+        """Expire an open session so nobody can pay it any more; returns its status afterwards:
+        ``expired``, or ``complete`` when the customer paid it before we could expire it."""
+        with _calling_stripe("expire checkout session"):
+            try:
+                session = _answered(
+                    "expire checkout session",
+                    self._client.v1.checkout.sessions.expire(session_id),
+                )
+                return session.status or "expired"
+            except stripe.InvalidRequestError as error:
+                if error.http_status != 400:
+                    raise
+            # Stripe refuses to expire a session that is no longer open; its status says whether
+            # it was paid meanwhile (complete) or had expired by itself.
+            session = _answered(
+                "retrieve checkout session", self._client.v1.checkout.sessions.retrieve(session_id)
+            )
+            if session.status == "open":
+                raise ApiError(502, "Stripe could not complete the request")
+            return session.status or "expired"
+
     def customer_metadata(self, customer_id: str) -> dict[str, str] | None:
         """The customer's metadata; None when Stripe has no such (or a deleted) customer."""
         with _calling_stripe("retrieve customer"):
