@@ -115,23 +115,6 @@ def test_a_foreign_customers_subscription_naming_our_user_grants_nothing(
     assert user["stripe_customer_id"] is None
 
 
-def test_a_subscription_of_our_own_customer_is_matched_by_metadata(
-    send_event, use_double, database, seeded_plans
-):
-    database.add_user("u1", email="u1@example.com")
-    _customer(use_double, "cus_ours", {"billing_service_user_id": "u1"})
-    event = subscription_event(
-        "customer.subscription.created",
-        at=0,
-        customer="cus_ours",
-        metadata={"billing_service_user_id": "u1"},
-    )
-    assert send_event(event).json["outcome"] == "processed"
-    user = database.user("u1")
-    assert user["stripe_customer_id"] == "cus_ours"
-    assert (user["subscription_status"], user["subscription_tier"]) == ("active", "pro")
-
-
 @pytest.mark.parametrize("naming", ["reference", "legacy reference"])
 def test_a_checkout_naming_one_user_with_anothers_customer_is_ignored(
     app, checkout, use_double, database, send_event, naming
