@@ -155,12 +155,22 @@ class StripeApi:
             except stripe.InvalidRequestError as error:
                 if error.http_status != 400:
                     raise
+                log.info(
+                    "Stripe refused to expire checkout session %s (request %s)",
+                    session_id,
+                    error.request_id,
+                    extra={
+                        "stripe_action": "expire checkout session",
+                        "stripe_request_id": error.request_id,
+                    },
+                )
             # Stripe refuses to expire a session that is no longer open; its status says whether
             # it was paid meanwhile (complete) or had expired by itself.
             session = _answered(
                 "retrieve checkout session", self._client.v1.checkout.sessions.retrieve(session_id)
             )
             if session.status == "open":
+                log.error("Stripe refused to expire checkout session %s, still open", session_id)
                 raise ApiError(502, "Stripe could not complete the request")
             return session.status or "expired"
 
