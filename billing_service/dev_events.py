@@ -22,6 +22,7 @@ from typing import Any
 import stripe
 
 from billing_service.models import Subscription, User
+from billing_service.user_references import user_metadata
 
 TRIGGERABLE = (
     "customer.subscription.created",
@@ -61,7 +62,7 @@ def subscription_object(
         "collection_method": "charge_automatically",
         "currency": "usd",
         "livemode": False,
-        "metadata": {"user_id": user.id},
+        "metadata": user_metadata(user.id),  # as our checkout writes it
         "items": {
             "object": "list",
             "has_more": False,

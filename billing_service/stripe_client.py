@@ -25,6 +25,7 @@ from billing_service.stripe_deadline import (
     no_deadline,
     request_time_left,
 )
+from billing_service.user_references import idempotency_key, stripe_reference, user_metadata
 
 if TYPE_CHECKING:
     # Types only: stripe.params is ~1.5 MB of TypedDicts per worker, never needed at run time.
@@ -72,10 +73,12 @@ class StripeApi:
 
         The idempotency key is derived from the user id: two racing first checkouts (or a retry
         after our commit failed) get the same customer back from Stripe instead of a duplicate.
+        The customer's metadata names the user (``user_references``): it is what proves later
+        that the customer is ours.
         """
         params: CustomerCreateParams = {
             "email": email,
-            "metadata": {"user_id": user_id},
+            "metadata": user_metadata(user_id),
         }
         if name:
             params["name"] = name
@@ -84,7 +87,7 @@ class StripeApi:
                 "create customer",
                 self._client.v1.customers.create(
                     params=params,
-                    options={"idempotency_key": f"billing-service-customer-{user_id}"},
+                    options={"idempotency_key": idempotency_key("customer", user_id)},
                 ),
             )
         return customer.id
@@ -108,11 +111,11 @@ class StripeApi:
         params: CheckoutSessionCreateParams = {
             "mode": "subscription",
             "customer": customer_id,
-            "client_reference_id": user_id,
+            "client_reference_id": stripe_reference(user_id),
             "line_items": [{"price": price_id, "quantity": 1}],
-            "metadata": {"user_id": user_id},
+            "metadata": user_metadata(user_id),
             # Also on the subscription, so its own events name the user.
-            "subscription_data": {"metadata": {"user_id": user_id}},
+            "subscription_data": {"metadata": user_metadata(user_id)},
             "success_url": success_url,
             "cancel_url": cancel_url,
         }
@@ -133,6 +136,67 @@ class StripeApi:
             )
         assert session.url is not None  # always set for hosted Checkout
         return session.url
+
+    def open_checkout_session_ids(self, customer_id: str) -> list[str]:
+        """The customer's open subscription Checkout Sessions: each could still start a
+        subscription. (Other modes, a one-off payment made by other software, are left alone.)"""
+        with _calling_stripe("list checkout sessions"):
+            page = _answered(
+                "list checkout sessions",
+                self._client.v1.checkout.sessions.list(
+                    params={"customer": customer_id, "status": "open", "limit": 100}
+                ),
+            )
+            return [
+                session.id for session in page.auto_paging_iter() if session.mode == "subscription"
+            ]
+
+    def expire_checkout_session(self, session_id: str) -> str:
+        """Expire an open session so nobody can pay it any more; returns its status afterwards:
+        ``expired``, or ``complete`` when the customer paid it before we could expire it."""
+        with _calling_stripe("expire checkout session"):
+            try:
+                session = _answered(
+                    "expire checkout session",
+                    self._client.v1.checkout.sessions.expire(session_id),
+                )
+                return session.status or "expired"
+            except stripe.InvalidRequestError as error:
+                if error.http_status != 400:
+                    raise
+                log.info(
+                    "Stripe refused to expire checkout session %s (request %s)",
+                    session_id,
+                    error.request_id,
+                    extra={
+                        "stripe_action": "expire checkout session",
+                        "stripe_request_id": error.request_id,
+                    },
+                )
+            # Stripe refuses to expire a session that is no longer open; its status says whether
+            # it was paid meanwhile (complete) or had expired by itself.
+            session = _answered(
+                "retrieve checkout session", self._client.v1.checkout.sessions.retrieve(session_id)
+            )
+            if session.status == "open":
+                log.error("Stripe refused to expire checkout session %s, still open", session_id)
+                raise ApiError(502, "Stripe could not complete the request")
+            return session.status or "expired"
+
+    def customer_metadata(self, customer_id: str) -> dict[str, str] | None:
+        """The customer's metadata; None when Stripe has no such (or a deleted) customer."""
+        with _calling_stripe("retrieve customer"):
+            try:
+                customer = _answered(
+                    "retrieve customer", self._client.v1.customers.retrieve(customer_id)
+                )
+            except stripe.InvalidRequestError as error:
+                if error.code == "resource_missing":
+                    return None
+                raise
+            if getattr(customer, "deleted", False):
+                return None
+            return dict(customer.to_dict().get("metadata") or {})
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         """Create a Customer Portal session; returns its URL."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billing_service.subscriptions import status_from_stripe
+from billing_service.user_references import metadata_user_id
 
 
 def object_id(value: object) -> str | None:
@@ -41,7 +42,7 @@ class SubscriptionSnapshot:
 
     id: str
     customer_id: str | None
-    user_id_hint: str | None  # metadata.user_id, set by our checkout
+    user_id_hint: str | None  # the user id our checkout put in its metadata
     status: str
     price_id: str | None
     current_period_end: datetime | None
@@ -56,7 +57,7 @@ class SubscriptionSnapshot:
         return cls(
             id=subscription["id"],
             customer_id=object_id(subscription.get("customer")),
-            user_id_hint=metadata.get("user_id") or None,
+            user_id_hint=metadata_user_id(metadata),
             status=status_from_stripe(subscription["status"]),
             price_id=object_id(first_item.get("price")),
             # On the subscription before API 2025-03-31, on its items since.

@@ -25,7 +25,14 @@ State fetched from Stripe is dated by our clock (the moment we fetched it), even
 Stripe's ``created``; the two clocks are assumed to agree to well under a second (NTP).
 
 The user's summary columns (what ``GET /subscription`` answers) show the subscription that
-matters: a live one (active, trialing, past_due) before any other, then the newest.
+matters: a paid one (active, trialing, past_due) before any other, then a live one (incomplete,
+unpaid, paused), then an ended one; the newest (Stripe's ``created``) first within each. A user
+should have one live subscription at most (checkout enforces it), but a race or the Dashboard can
+make a second: it is stored like any other, the rule above picks the one shown, and the write
+that makes it is logged at ERROR (``flask billing duplicates`` lists such users).
+
+A paid subscription whose price is in no plan is never stored as "paid, tier free": its write
+fails with :class:`UnknownPrice` (the event fails, Stripe retries) until the plans know the price.
 """
 
 from __future__ import annotations
@@ -42,11 +49,19 @@ from billing_service.outcome import PROCESSED, Handled, ignored
 from billing_service.repository import plans, subscriptions, users
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import SubscriptionSnapshot
-from billing_service.subscriptions import PAID_STATUSES, tier_for
+from billing_service.subscriptions import LIVE_STATUSES, PAID_STATUSES, tier_for
 
 log = logging.getLogger(__name__)
 
 ENDED_STATUSES = frozenset({"cancelled", "incomplete_expired"})
+
+
+class UnknownPrice(RuntimeError):
+    """A paid subscription's price is in no plan of the catalogue.
+
+    Raised, not ignored: the customer pays, so the event fails (and Stripe retries it) until the
+    plans are seeded with that price, and meanwhile the user keeps the tier they had.
+    """
 
 
 @dataclass(frozen=True)
@@ -105,8 +120,9 @@ def apply(user: User, observation: Observation) -> Handled:
             return ignored(f"changes nothing stored for {observation.subscription_id}")
         if decision == "fetch":
             observation = fetched(observation.subscription_id, not_before=observation.as_of)
-    _write(user, row, observation)
-    show_current_subscription(user)
+    was_live = row is not None and row.status in LIVE_STATUSES
+    written = _write(user, row, observation)
+    show_current_subscription(user, written=written, newly_live=not was_live)
     return PROCESSED
 
 
@@ -146,21 +162,52 @@ def _write(user: User, row: Subscription | None, observation: Observation) -> Su
     return subscriptions.add(row)
 
 
-def show_current_subscription(user: User) -> None:
-    """Point the user's summary at the subscription that matters now."""
+def show_current_subscription(
+    user: User, *, written: Subscription | None = None, newly_live: bool = False
+) -> None:
+    """Point the user's summary at the subscription that matters now.
+
+    ``written`` is the subscription just stored: like the one shown, it must not be paid on a
+    price in no plan (:class:`UnknownPrice`). ``newly_live``: it was not live before this write,
+    so if another is live too the user has just got a second one, which is logged at ERROR.
+    """
     rows = subscriptions.for_user(user.id)
     if not rows:
         return
     current = max(rows, key=_precedence)
-    price_tier = plans.tier_for_price(current.price_id) if current.price_id else None
-    users.show_subscription(user, current, tier=tier_for(current.status, price_tier))
+    checked = {row.id: row for row in (current, written) if row is not None}
+    tiers = {row_id: _paid_tier(row) for row_id, row in checked.items()}
+    users.show_subscription(user, current, tier=tier_for(current.status, tiers[current.id]))
+    if written is not None and newly_live and written.status in LIVE_STATUSES:
+        live = sorted(row.id for row in rows if row.status in LIVE_STATUSES)
+        if len(live) > 1:
+            log.error(
+                "User %s has %d live subscriptions: %s; showing %s. Cancel the extra one in "
+                "Stripe (see flask billing duplicates)",
+                user.id,
+                len(live),
+                ", ".join(live),
+                current.id,
+            )
 
 
-def _precedence(row: Subscription) -> tuple[bool, bool, datetime, datetime]:
+def _paid_tier(row: Subscription) -> str | None:
+    """The tier of the subscription's price; raises UnknownPrice for a paid one on no plan."""
+    price_tier = plans.tier_for_price(row.price_id) if row.price_id else None
+    if price_tier is None and row.status in PAID_STATUSES:
+        raise UnknownPrice(
+            f"Subscription {row.id} is {row.status} on price {row.price_id}, which is in no "
+            "plan: seed the plans with it (flask seed-plans), then replay the event"
+        )
+    return price_tier
+
+
+def _precedence(row: Subscription) -> tuple[bool, bool, datetime, datetime, str]:
     oldest = datetime.min.replace(tzinfo=UTC)
     return (
         row.status in PAID_STATUSES,
         row.status not in ENDED_STATUSES,
         row.stripe_created_at or oldest,
         row.state_as_of,
+        row.id,
     )

@@ -24,8 +24,11 @@ STATUSES = (
 # customer off on the first declined renewal loses more revenue than it protects.
 PAID_STATUSES = frozenset({"active", "trialing", "past_due"})
 
-# A user in one of these already has a live subscription; a second checkout would bill them twice.
-SUBSCRIBED_STATUSES = PAID_STATUSES
+# A subscription in one of these is live: Stripe may still charge it (an incomplete one when the
+# bank debit settles, an unpaid or paused one once it is paid or resumed). A user with a live
+# subscription cannot start a second checkout: that would bill them twice.
+LIVE_STATUSES = PAID_STATUSES | {"incomplete", "unpaid", "paused"}
+SUBSCRIBED_STATUSES = LIVE_STATUSES
 
 
 def status_from_stripe(stripe_status: str) -> str:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.conftest import FRONTEND_URL, PRO_PRICE
 
 CHECKOUT = "/api/billing/create-checkout-session"
+# sha256("u1"): Stripe is given a hash of the user id, never the id itself, where its format is
+# restricted (an idempotency key is a header; client_reference_id has at most 200 characters).
+U1_DIGEST = hashlib.sha256(b"u1").hexdigest()
 
 
 @pytest.fixture
@@ -31,9 +36,9 @@ def test_first_checkout_creates_the_customer_and_a_subscription_session(
     assert customer_call.params == {
         "email": "u1@example.com",
         "name": "Ann",
-        "metadata": {"user_id": "u1"},
+        "metadata": {"billing_service_user_id": "u1"},
     }
-    assert customer_call.idempotency_key == "billing-service-customer-u1"
+    assert customer_call.idempotency_key == f"billing-service-customer-{U1_DIGEST}"
     [customer_id] = use_double.customers
     assert database.user("u1")["stripe_customer_id"] == customer_id
 
@@ -41,10 +46,10 @@ def test_first_checkout_creates_the_customer_and_a_subscription_session(
     assert session_call.params == {
         "mode": "subscription",
         "customer": customer_id,
-        "client_reference_id": "u1",
+        "client_reference_id": f"bsu_{U1_DIGEST}",
         "line_items": [{"price": PRO_PRICE, "quantity": "1"}],  # as sent: form-encoded
-        "metadata": {"user_id": "u1"},
-        "subscription_data": {"metadata": {"user_id": "u1"}},
+        "metadata": {"billing_service_user_id": "u1"},
+        "subscription_data": {"metadata": {"billing_service_user_id": "u1"}},
         "success_url": f"{FRONTEND_URL}/dashboard?success=true&session_id={{CHECKOUT_SESSION_ID}}",
         "cancel_url": f"{FRONTEND_URL}/pricing?canceled=true",
     }

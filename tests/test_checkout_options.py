@@ -53,7 +53,7 @@ def session_params(client, token_for, use_double):
 def test_every_option_is_off_by_default(seeded_plans, session_params):
     params = session_params()
     assert OPTION_KEYS & params.keys() == set()
-    assert params["subscription_data"] == {"metadata": {"user_id": "u1"}}
+    assert params["subscription_data"] == {"metadata": {"billing_service_user_id": "u1"}}
 
 
 def test_every_option_when_configured(seeded_plans, session_params, configure):
@@ -85,7 +85,7 @@ def test_a_plans_trial_is_sent_as_trial_period_days(runner, tmp_path, session_pa
     _seed_with_trial(runner, tmp_path, 14)
     params = session_params()
     assert params["subscription_data"] == {
-        "metadata": {"user_id": "u1"},
+        "metadata": {"billing_service_user_id": "u1"},
         "trial_period_days": "14",
     }
     pro = next(p for p in client.get("/api/billing/plans").json if p["price_id"] == PRO_PRICE)

@@ -137,6 +137,7 @@ def test_stripe_calls_log_stripe_request_ids(client, token_for, use_double, caps
     stripe_lines = [line for line in _lines(capsys) if "stripe_action" in line]
     assert [line["stripe_action"] for line in stripe_lines] == [
         "create customer",
+        "list checkout sessions",
         "create checkout session",
     ]
     assert all(line["stripe_request_id"].startswith("req_") for line in stripe_lines)

@@ -15,6 +15,7 @@ from tests.stripe_double import selfcheck
     "check",
     [
         selfcheck.check_happy_path,
+        selfcheck.check_checkout_session_states,
         selfcheck.check_refusals,
         selfcheck.check_injection,
         selfcheck.check_idempotency_race,

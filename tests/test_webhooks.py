@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from billing_service.models import StripeEvent
+from billing_service.user_references import stripe_reference
 from tests.conftest import PRO_PRICE, TEAM_PRICE, WEBHOOK_SECRET
 from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription, subscription_event
-from tests.stripe_double import checkout_session_object, make_event, sign_payload
+from tests.stripe_double import checkout_session_object, make_event, sign_payload, stripe_object
 
 WEBHOOK = "/api/billing/webhook"
 
@@ -69,11 +70,23 @@ def test_checkout_completed_finds_the_user_by_customer(send_event, use_double, c
 def test_checkout_completed_stores_the_customer_of_a_user_found_by_reference(
     send_event, use_double, database, seeded_plans
 ):
+    # Our customer, whose id our database lost: the customer's metadata proves it is u1's.
     database.add_user("u1", email="u1@example.com")
-    session = _completed_session(customer="cus_fresh")
+    use_double.put_customer(_our_customer("cus_fresh", "u1"))
+    session = _completed_session(
+        customer="cus_fresh",
+        client_reference_id=stripe_reference("u1"),
+        metadata={"billing_service_user_id": "u1"},
+    )
     use_double.put_checkout_session(session, price_ids=[PRO_PRICE])
     assert send_event(make_event("checkout.session.completed", session)).status_code == 200
     assert database.user("u1")["stripe_customer_id"] == "cus_fresh"
+
+
+def _our_customer(customer_id: str, user_id: str) -> dict:
+    customer = stripe_object("customer")
+    customer.update(id=customer_id, metadata={"billing_service_user_id": user_id})
+    return customer
 
 
 def test_checkout_session_of_another_customer_changes_nothing(
@@ -190,11 +203,15 @@ def test_subscription_created_in_the_dashboard_for_a_known_customer(send_event, 
 
 
 def test_subscription_found_by_metadata_when_the_customer_is_not_stored_yet(
-    send_event, database, seeded_plans
+    send_event, use_double, database, seeded_plans
 ):
     database.add_user("u1", email="u1@example.com")
+    use_double.put_customer(_our_customer("cus_new", "u1"))
     event = subscription_event(
-        "customer.subscription.created", at=0, customer="cus_new", metadata={"user_id": "u1"}
+        "customer.subscription.created",
+        at=0,
+        customer="cus_new",
+        metadata={"billing_service_user_id": "u1"},
     )
     assert send_event(event).json["outcome"] == "processed"
     assert database.user("u1")["stripe_customer_id"] == "cus_new"

@@ -1,6 +1,25 @@
-"""Starting a subscription: one Stripe customer per user, no second live subscription."""
+"""Starting a subscription: one Stripe customer per user, never a second live subscription.
+
+Nobody is billed twice:
+
+- a user whose subscription is live (``SUBSCRIBED_STATUSES``) gets a 409 pointing to the portal;
+- a new checkout first expires the user's open Checkout Sessions, so that of all the sessions a
+  user ever opened at most one can still be paid. If one was paid just before we could expire
+  it, the user has just subscribed: 409, and no new session;
+- the user's checkouts run one at a time (``users.lock_for_checkout``: the user's row lock on
+  PostgreSQL, the database's write lock on SQLite), from the status check to the new session,
+  so two concurrent checkouts cannot each find no open session and both create one. The lock is
+  held across the Stripe calls: a webhook for the same user waits for them (and a checkout
+  waits for a webhook that is applying a payment, then answers 409), which is the point.
+
+What remains (a session paid before the listing, whose webhook has not arrived; a subscription
+made in the Dashboard) is caught where it lands: ``subscription_sync`` keeps the second live
+subscription, logs it at ERROR, and ``flask billing duplicates`` lists it.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from flask import current_app
 
@@ -12,30 +31,81 @@ from billing_service.repository import subscriptions, users
 from billing_service.stripe_client import CheckoutOptions, stripe_api
 from billing_service.subscriptions import SUBSCRIBED_STATUSES
 
+log = logging.getLogger(__name__)
+
+_PORTAL = "in the billing portal (POST /api/billing/create-portal-session)"
+
+# Why each live status refuses a checkout, and what the user can do instead.
+_ALREADY_SUBSCRIBED = {
+    "incomplete": "Your subscription's first payment is still pending (a bank debit can take "
+    f"a few days); finish or cancel the pending payment {_PORTAL}",
+    "unpaid": "Your subscription is unpaid; pay the open invoice or update your payment "
+    f"method {_PORTAL}",
+    "paused": f"Your subscription is paused; resume it {_PORTAL}",
+}
+
 
 def start_checkout(user: User, price_id: str) -> str:
     """Create a Checkout Session for ``price_id``; returns the URL to send the user to."""
     plan = plan_cache.offered_plan(price_id)
     if plan is None:
         raise ApiError(400, "Unknown price_id")
-    if user.subscription_status in SUBSCRIBED_STATUSES:
-        raise ApiError(
-            409,
-            f"You already have a {user.subscription_status} subscription; change or cancel it in "
-            "the billing portal (POST /api/billing/create-portal-session)",
-        )
-    # A stored customer id never changes, so reading it needs no lock; only the first checkout
-    # takes the user's row lock, to create the customer once.
+    # Answered before any lock or Stripe call; checked again under the lock below.
+    _refuse_if_subscribed(user.subscription_status)
     user_id = user.id
-    customer_id = user.stripe_customer_id or ensure_customer(user_id)
-    return stripe_api().create_checkout_session(
-        customer_id=customer_id,
-        price_id=price_id,
-        user_id=user_id,
-        success_url=urls.checkout_success(),
-        cancel_url=urls.checkout_cancel(),
-        options=checkout_options(_trial_days(plan, user_id)),
-    )
+    trial_days = _trial_days(plan, user_id)
+    if user.stripe_customer_id is None:
+        ensure_customer(user_id)
+    # The request read the user outside a transaction (read_without_transaction); ending that
+    # releases its autocommit connection, so the lock below is taken in a real transaction.
+    repository.rollback()
+    user = users.lock_for_checkout(user_id)
+    try:
+        _refuse_if_subscribed(user.subscription_status)  # a webhook may have just landed
+        customer_id = user.stripe_customer_id
+        if customer_id is None:  # stored by ensure_customer, and a stored id is never removed
+            raise RuntimeError(f"user {user_id} has no Stripe customer")
+        _expire_open_sessions(customer_id)
+        url = stripe_api().create_checkout_session(
+            customer_id=customer_id,
+            price_id=price_id,
+            user_id=user_id,
+            success_url=urls.checkout_success(),
+            cancel_url=urls.checkout_cancel(),
+            options=checkout_options(trial_days),
+        )
+        repository.commit()
+    except BaseException:
+        repository.rollback()
+        raise
+    return url
+
+
+def _refuse_if_subscribed(status: str) -> None:
+    if status in SUBSCRIBED_STATUSES:
+        detail = _ALREADY_SUBSCRIBED.get(
+            status,
+            f"You already have a {status} subscription; change or cancel it {_PORTAL}",
+        )
+        raise ApiError(409, detail)
+
+
+def _expire_open_sessions(customer_id: str) -> None:
+    """Expire the customer's open sessions; 409 if one of them was paid meanwhile."""
+    api = stripe_api()
+    for session_id in api.open_checkout_session_ids(customer_id):
+        if api.expire_checkout_session(session_id) == "complete":
+            log.info(
+                "Checkout session %s of customer %s was paid before it could be expired; "
+                "no new session",
+                session_id,
+                customer_id,
+            )
+            raise ApiError(
+                409,
+                "You have just subscribed: a checkout you started earlier was completed. Your "
+                "subscription shows in GET /api/billing/subscription within moments",
+            )
 
 
 def checkout_options(trial_days: int | None) -> CheckoutOptions:
@@ -87,5 +157,6 @@ def ensure_customer(user_id: str) -> str:
     except BaseException:
         repository.rollback()
         raise
-    assert customer_id is not None
+    if customer_id is None:
+        raise RuntimeError(f"user {user_id} has no Stripe customer after creating one")
     return customer_id

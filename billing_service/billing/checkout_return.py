@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from billing_service import repository
+from billing_service.customers import proven_customer_of
 from billing_service.errors import ApiError
 from billing_service.models import User
 from billing_service.repository import users
 from billing_service.resync import apply_fetched_subscription
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import object_id
+from billing_service.subscription_sync import UnknownPrice
+from billing_service.user_references import named_user_id
+
+log = logging.getLogger(__name__)
 
 
 def sync_checkout(user: User, session_id: str) -> None:
@@ -22,10 +30,7 @@ def sync_checkout(user: User, session_id: str) -> None:
     if session is None:
         raise ApiError(404, "Checkout session not found")
     customer_id = object_id(session.get("customer"))
-    own = session.get("client_reference_id") == user.id or (
-        user.stripe_customer_id is not None and customer_id == user.stripe_customer_id
-    )
-    if not own:
+    if not _own(user, session, customer_id):
         raise ApiError(404, "Checkout session not found")
     subscription_id = object_id(session.get("subscription"))
     if session.get("mode") != "subscription" or subscription_id is None:
@@ -38,6 +43,25 @@ def sync_checkout(user: User, session_id: str) -> None:
             users.set_customer(user, customer_id)
         apply_fetched_subscription(user, subscription_id)
         repository.commit()
+    except UnknownPrice as error:
+        repository.rollback()
+        log.error("Checkout session %s not applied: %s", session_id, error)
+        raise ApiError(
+            500,
+            "Your subscription's plan is not set up in this service yet; it shows as soon as "
+            "it is, and nothing is lost",
+        ) from None
     except BaseException:
         repository.rollback()
         raise
+
+
+def _own(user: User, session: dict[str, Any], customer_id: str | None) -> bool:
+    """Whether the session is the user's: its customer is theirs, or (for a user whose customer
+    we have not stored) it names them and its customer is one we created for them."""
+    if customer_id is None:
+        return False
+    if user.stripe_customer_id is not None:
+        return customer_id == user.stripe_customer_id
+    named = named_user_id(session.get("client_reference_id"), session.get("metadata"))
+    return named == user.id and proven_customer_of(user.id, customer_id)

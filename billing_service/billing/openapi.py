@@ -48,7 +48,12 @@ OPERATIONS: list[dict[str, Any]] = [
         "responses": {200: ("The Checkout URL to send the user to", UrlResponse)}
         | BODY_FAILURES
         | AUTH_FAILURE
-        | {409: ("The user already has a live subscription", ErrorResponse)}
+        | {
+            409: (
+                "The user already has a live subscription, or has just paid an earlier checkout",
+                ErrorResponse,
+            )
+        }
         | SESSION_LIMIT
         | STRIPE_FAILURES,
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from billing_service.cli import duplicates  # noqa: F401  (adds "billing duplicates")
 from billing_service.cli.billing import billing_cli
 from billing_service.cli.plans import seed_plans
 from billing_service.cli.users import dev_token, users_cli

@@ -17,6 +17,7 @@ from billing_service.replay import ReplayFailed, UnknownEvent, replay_event, rep
 from billing_service.repository import events, subscriptions, users
 from billing_service.resync import resync_user
 from billing_service.stripe_client import stripe_api
+from billing_service.subscription_sync import UnknownPrice
 
 billing_cli = AppGroup(
     "billing",
@@ -123,6 +124,11 @@ def resync(user_id: str | None, everyone: bool) -> None:
         except ApiError as error:
             errors.append(error.detail)
             click.echo(f"{one_id}: not checked: {error.detail}", err=True)
+            continue
+        except UnknownPrice as error:
+            # Reported, not applied: storing it would show a paying user the free tier.
+            errors.append(str(error))
+            click.echo(f"{one_id}: error: {error}", err=True)
             continue
         corrected += bool(changes)
         for change in changes:

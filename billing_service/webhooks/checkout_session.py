@@ -8,24 +8,18 @@ from typing import Any
 from flask import current_app
 
 from billing_service import subscription_sync
+from billing_service.customers import proven_customer_of
 from billing_service.models import User
 from billing_service.outcome import Handled, ignored
 from billing_service.repository import plans, users
 from billing_service.stripe_client import stripe_api
 from billing_service.stripe_objects import object_id
-from billing_service.subscription_sync import Observation
+from billing_service.subscription_sync import Observation, UnknownPrice
+from billing_service.user_references import named_user_id
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_customer
 
 log = logging.getLogger(__name__)
-
-
-class UnknownPrice(RuntimeError):
-    """None of the session's prices is in the plan catalogue.
-
-    Raised, not ignored: the customer paid, so the event fails (and Stripe retries it) until the
-    plans are seeded with that price.
-    """
 
 
 def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> Handled:
@@ -38,8 +32,8 @@ def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> 
     if session.get("mode") != "subscription" or subscription_id is None:
         return ignored("not a subscription checkout")
     user = _user(event, session)
-    if user is None:
-        return ignored("no user for the checkout session")
+    if isinstance(user, Handled):
+        return user
     observation = _observation(event, session, subscription_id, paid)
     return subscription_sync.apply(user, observation)
 
@@ -60,24 +54,50 @@ def _observation(
     return Observation(subscription_id, event.created, changes=changes)
 
 
-def _user(event: WebhookEvent, session: dict[str, Any]) -> User | None:
-    """The user by ``client_reference_id`` (set by our checkout), else by customer id."""
-    reference = session.get("client_reference_id")
-    user = users.get(reference) if isinstance(reference, str) and reference else None
-    if user is None:
-        return user_for_customer(event, session.get("customer"))
+def _user(event: WebhookEvent, session: dict[str, Any]) -> User | Handled:
+    """The session's user: the owner of its customer; for a customer we have not stored, the
+    user our checkout named in it, once the customer proves to be one we created for them.
+
+    A session naming one user with another user's customer is contradictory (crossed ids, or
+    another app's session): it is ignored, with its reason, and changes nobody.
+    """
     customer_id = object_id(session.get("customer"))
-    if user.stripe_customer_id is None and customer_id:
-        users.set_customer(user, customer_id)
-    elif customer_id and user.stripe_customer_id != customer_id:
+    owner = users.find_by_customer(customer_id) if customer_id else None
+    named = _named_user(session)
+    if owner is not None:
+        if named is not None and named.id != owner.id:
+            log.warning(
+                "Checkout session %s names a user whose customer is not %s; ignored",
+                session["id"],
+                customer_id,
+            )
+            return ignored(f"checkout session names another user than the owner of {customer_id}")
+        return owner
+    if named is None:
+        user_for_customer(event, customer_id)  # logs the unknown customer
+        return ignored(f"no user for customer {customer_id}")
+    if named.stripe_customer_id is not None or customer_id is None:
         log.warning(
-            "Checkout session %s names user %s, whose customer is not %s; ignored",
+            "Checkout session %s names a user whose customer is not %s; ignored",
             session["id"],
-            user.id,
             customer_id,
         )
-        return None
-    return user
+        return ignored(f"checkout session's customer {customer_id} is not its user's")
+    if not proven_customer_of(named.id, customer_id):
+        return ignored(f"customer {customer_id} was not created by this service for its user")
+    users.set_customer(named, customer_id)
+    return named
+
+
+def _named_user(session: dict[str, Any]) -> User | None:
+    """The user the session names: by the reference and metadata our checkout writes, or by the
+    raw ``client_reference_id`` of earlier versions (only ever checked against a stored
+    customer, never proof of one)."""
+    reference = session.get("client_reference_id")
+    user_id = named_user_id(reference, session.get("metadata"))
+    if user_id is None and isinstance(reference, str) and reference:
+        user_id = reference
+    return users.get(user_id) if user_id else None
 
 
 def _price(session_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from billing_service.customers import proven_customer_of
 from billing_service.models import User
 from billing_service.repository import subscriptions, users
 from billing_service.stripe_objects import SubscriptionSnapshot, object_id
@@ -34,15 +35,20 @@ def user_for_subscription(
     event: WebhookEvent, subscription_id: str, customer: object, user_id_hint: str | None = None
 ) -> User | None:
     """The user a subscription belongs to: known from an earlier event, else by its customer,
-    else by the ``metadata.user_id`` our checkout puts on it (for a user whose customer we have
-    not stored yet; never one whose customer is another)."""
+    else by the user id our checkout puts in its metadata, for a user whose customer we have not
+    stored yet, and only once the customer proves to be one we created for that user
+    (``customers``): a subscription of another app's customer names nobody of ours."""
     row = subscriptions.get(subscription_id)
     if row is not None:
         return users.get(row.user_id)
     customer_id = object_id(customer)
     if user_id_hint and customer_id and users.find_by_customer(customer_id) is None:
         candidate = users.get(user_id_hint)
-        if candidate is not None and candidate.stripe_customer_id is None:
+        if (
+            candidate is not None
+            and candidate.stripe_customer_id is None
+            and proven_customer_of(candidate.id, customer_id)
+        ):
             users.set_customer(candidate, customer_id)
     return user_for_customer(event, customer_id)
 

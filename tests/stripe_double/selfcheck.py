@@ -176,6 +176,46 @@ def check_happy_path(double: StripeDouble) -> None:
     assert double.violations == [], double.violations
 
 
+def check_checkout_session_states(double: StripeDouble) -> None:
+    """Sessions listed by customer and status, expired, and completed into a subscription."""
+    client = client_for(double)
+    base: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": "price_x", "quantity": 1}],
+        "subscription_data": {"metadata": {"k": "v"}},
+        "success_url": "https://app.example/ok",
+        "cancel_url": "https://app.example/cancel",
+    }
+    first = client.v1.checkout.sessions.create(params={**base, "customer": "cus_a"})
+    second = client.v1.checkout.sessions.create(params={**base, "customer": "cus_a"})
+    client.v1.checkout.sessions.create(params={**base, "customer": "cus_b"})
+    listed = client.v1.checkout.sessions.list(params={"customer": "cus_a", "status": "open"})
+    assert [s.id for s in listed.data] == [second.id, first.id]
+    expired = client.v1.checkout.sessions.expire(first.id)
+    assert expired.status == "expired" and expired.url is None
+    subscription = double.complete_checkout_session(second.id)
+    assert subscription["customer"] == "cus_a" and subscription["metadata"] == {"k": "v"}
+    assert client.v1.subscriptions.retrieve(subscription["id"]).status == "active"
+    done = client.v1.checkout.sessions.retrieve(second.id)
+    assert (done.status, done.subscription) == ("complete", subscription["id"])
+    still_open = client.v1.checkout.sessions.list(params={"customer": "cus_a", "status": "open"})
+    assert still_open.data == []
+    for ended in (first.id, second.id):
+        try:
+            client.v1.checkout.sessions.expire(ended)
+            raise AssertionError("only an open session can be expired")
+        except stripe.InvalidRequestError as error:
+            assert error.http_status == 400
+    # Refusing to expire an ended session is Stripe's answer, not a broken request.
+    assert double.violations == [], double.violations
+    expect_refusal(
+        double,
+        lambda: client.v1.checkout.sessions.list(params={"status": "pending"}),  # type: ignore[typeddict-item]
+        stripe.InvalidRequestError,
+        "status",
+    )
+
+
 def check_refusals(double: StripeDouble) -> None:
     client = client_for(double)
     good: dict[str, Any] = {
@@ -465,8 +505,8 @@ def check_events_and_fixtures() -> None:
 
 
 def check_allow_list(double: StripeDouble) -> None:
-    """The allow-list mechanism works. It ships empty; this registers a made-up param for the
-    duration of the check only (real entries cite Stripe's documentation for the param)."""
+    """The allow-list mechanism works: this registers a made-up param for the duration of the
+    check only (real entries cite Stripe's documentation for the param)."""
     create: Callable[..., Any] = client_for(double).v1.checkout.sessions.create
     params: dict[str, Any] = {"success_url": "a", "cancel_url": "b", "selfcheck_mode": "x"}
     expect_refusal(

@@ -21,7 +21,13 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.stripe_double.fixtures import new_id, price_object, set_present_fields, stripe_object
+from tests.stripe_double.fixtures import (
+    new_id,
+    price_object,
+    set_present_fields,
+    stripe_object,
+    subscription_object,
+)
 from tests.stripe_double.form import DecodedForm, decode_form
 from tests.stripe_double.problems import ParamProblem
 from tests.stripe_double.responses import (
@@ -110,6 +116,8 @@ class StripeDouble:
             ("POST", "/v1/customers"): self._create_customer,
             ("GET", "/v1/customers/{customer}"): self._get_customer,
             ("POST", "/v1/checkout/sessions"): self._create_checkout_session,
+            ("GET", "/v1/checkout/sessions"): self._list_checkout_sessions,
+            ("POST", "/v1/checkout/sessions/{session}/expire"): self._expire_checkout_session,
             ("GET", "/v1/checkout/sessions/{session}"): self._get_checkout_session,
             ("GET", "/v1/checkout/sessions/{session}/line_items"): self._list_line_items,
             ("POST", "/v1/billing_portal/sessions"): self._create_portal_session,
@@ -167,6 +175,8 @@ class StripeDouble:
             self.products: dict[str, dict[str, Any]] = {}
             self.prices: dict[str, dict[str, Any]] = {}
             self._line_items: dict[str, list[dict[str, Any]]] = {}
+            self._subscription_metadata: dict[str, dict[str, str]] = {}
+            self._before: list[tuple[_Injection, Callable[[], None]]] = []
             self._event_order: dict[str, int] = {}
             self._idempotent: dict[str, _StoredReply] = {}
             self._failures: list[_Injection] = []
@@ -214,6 +224,41 @@ class StripeDouble:
         with self._lock:
             self.events[event["id"]] = copy.deepcopy(event)
             self._event_order[event["id"]] = len(self._event_order)
+
+    def complete_checkout_session(
+        self, session_id: str, *, status: str = "active", payment_status: str = "paid"
+    ) -> dict[str, Any]:
+        """The customer pays: the open session becomes ``complete`` and Stripe creates its
+        subscription (on the session's first price, with ``subscription_data[metadata]``), as
+        ``GET /v1/subscriptions/{id}`` then returns it. Returns the subscription."""
+        with self._lock:
+            session = self.checkout_sessions[session_id]
+            if session["status"] != "open":
+                raise ValueError(f"{session_id} is {session['status']}, not open")
+            [item, *_] = self._line_items[session_id]
+            subscription = subscription_object(
+                id=new_id("sub_", 14),
+                customer=session["customer"],
+                price_id=item["price"]["id"],
+                status=status,
+                current_period_end=int(time.time()) + 30 * _DAY,
+                current_period_start=int(time.time()),
+                metadata=self._subscription_metadata.get(session_id),
+            )
+            self.subscriptions[subscription["id"]] = subscription
+            session.update(
+                status="complete",
+                payment_status=payment_status,
+                subscription=subscription["id"],
+                url=None,
+            )
+            return copy.deepcopy(subscription)
+
+    def before_next(self, method: str, path: str, action: Callable[[], None]) -> None:
+        """Run ``action`` when the next matching request arrives, before Stripe handles it: what
+        happens meanwhile elsewhere (a customer completing Checkout in another tab)."""
+        with self._lock:
+            self._before.append((_Injection(method.upper(), path, 1), action))
 
     def fail_next(
         self,
@@ -325,6 +370,16 @@ class StripeDouble:
                 400, error_body("invalid_request_error", first.message, param=first.param)
             )
 
+        with self._lock:
+            before = [
+                (injection, action)
+                for injection, action in self._before
+                if injection.method == method and injection.path in (path, route.template)
+            ][:1]
+            for entry in before:
+                self._before.remove(entry)
+        for _, action in before:
+            action()
         delay = self._take(self._delays, method, path, route.template)
         if delay is not None:
             time.sleep(delay.seconds)
@@ -637,6 +692,41 @@ class StripeDouble:
         set_present_fields(session, created=now, invoice=None, client_secret=None)
         self.checkout_sessions[session_id] = session
         self._line_items[session_id] = items
+        self._subscription_metadata[session_id] = _metadata(
+            (params.get("subscription_data") or {}).get("metadata")
+        )
+        return 200, copy.deepcopy(session)
+
+    def _list_checkout_sessions(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        params = call.params
+        found = [
+            session
+            for session in self.checkout_sessions.values()
+            if all(
+                params.get(name) in (None, session.get(name))
+                for name in ("customer", "status", "subscription", "payment_intent")
+            )
+        ]
+        # Newest first, as Stripe lists; creation order breaks ties within one second.
+        order = {session_id: index for index, session_id in enumerate(self.checkout_sessions)}
+        found.sort(
+            key=lambda session: (session.get("created", 0), order[session["id"]]), reverse=True
+        )
+        return 200, list_page(copy.deepcopy(found), params, "/v1/checkout/sessions")
+
+    def _expire_checkout_session(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        session_id = call.route.path_params["session"]
+        session = self.checkout_sessions.get(session_id)
+        if session is None:
+            raise missing("checkout.session", session_id, param="session")
+        if session["status"] != "open":
+            # Not a violation: a customer may complete the session just before it is expired.
+            raise StripeErrorReply(
+                400,
+                'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout '
+                f"Session has a status of {session['status']}.",
+            )
+        session.update(status="expired", url=None)
         return 200, copy.deepcopy(session)
 
     def _get_checkout_session(self, call: _Call) -> tuple[int, dict[str, Any]]:

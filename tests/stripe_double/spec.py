@@ -39,7 +39,20 @@ class AddedParam(NamedTuple):
 # (METHOD, path template), then by the param's bracket name (e.g. "subscription_data[foo]").
 # Every entry MUST cite the Stripe documentation URL that defines the param: without that the
 # entry would only teach the double to agree with whatever the service happens to send.
-PARAMS_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedParam]] = {}
+PARAMS_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedParam]] = {
+    # https://docs.stripe.com/api/checkout/sessions/list: "customer" (only the sessions of this
+    # customer) and "status" (open, complete or expired) filter the list.
+    ("GET", "/v1/checkout/sessions"): {
+        "customer": AddedParam(
+            "https://docs.stripe.com/api/checkout/sessions/list#list_checkout_sessions-customer",
+            {"type": "string", "maxLength": 5000},
+        ),
+        "status": AddedParam(
+            "https://docs.stripe.com/api/checkout/sessions/list#list_checkout_sessions-status",
+            {"type": "string", "enum": ["complete", "expired", "open"]},
+        ),
+    },
+}
 
 
 def find_openapi_dir() -> Path | None:
