@@ -228,6 +228,16 @@ class StripeApi:
             )
             return [subscription.to_dict(for_json=True) for subscription in page.auto_paging_iter()]
 
+    def current_subscriptions(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's subscriptions that have not ended (Stripe lists all but canceled ones
+        when no status is asked for); a customer has at most a few."""
+        with _calling_stripe("list current subscriptions"):
+            page = _answered(
+                "list current subscriptions",
+                self._client.v1.subscriptions.list(params={"customer": customer_id, "limit": 10}),
+            )
+            return [subscription.to_dict(for_json=True) for subscription in page.data]
+
     def retrieve_checkout_session(self, session_id: str) -> dict[str, Any] | None:
         """The session, or None when Stripe has no such session."""
         with _calling_stripe("retrieve checkout session"):

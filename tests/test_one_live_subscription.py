@@ -154,3 +154,25 @@ def test_no_duplicates_is_said(runner, subscriber, send_event):
     result = runner.invoke(args=["billing", "duplicates"])
     assert result.exit_code == 0
     assert "no user has more than one live subscription" in result.output
+
+
+def test_a_session_paid_before_its_webhook_arrives_blocks_a_second_checkout(
+    checkout, use_double, database
+):
+    """The user pays in one tab and, before Stripe's webhook lands, starts a checkout in another:
+    the paid session is no longer open, and our database still says free. Stripe knows."""
+    assert checkout(PRO_PRICE).status_code == 200
+    [first_id] = use_double.checkout_sessions
+    use_double.complete_checkout_session(first_id)
+    assert database.user("u1")["subscription_status"] == "free"  # no webhook yet
+
+    r = checkout(TEAM_PRICE)
+
+    assert r.status_code == 409
+    assert "just subscribed" in r.json["detail"]
+    assert len(use_double.calls("POST", "/v1/checkout/sessions")) == 1
+    # What Stripe said is applied at once: the user sees the plan they paid for.
+    assert (
+        database.user("u1")["subscription_status"],
+        database.user("u1")["subscription_tier"],
+    ) == ("active", "pro")

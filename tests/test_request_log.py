@@ -138,6 +138,7 @@ def test_stripe_calls_log_stripe_request_ids(client, token_for, use_double, caps
     assert [line["stripe_action"] for line in stripe_lines] == [
         "create customer",
         "list checkout sessions",
+        "list current subscriptions",
         "create checkout session",
     ]
     assert all(line["stripe_request_id"].startswith("req_") for line in stripe_lines)

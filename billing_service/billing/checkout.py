@@ -12,23 +12,30 @@ Nobody is billed twice:
   held across the Stripe calls: a webhook for the same user waits for them (and a checkout
   waits for a webhook that is applying a payment, then answers 409), which is the point.
 
-What remains (a session paid before the listing, whose webhook has not arrived; a subscription
-made in the Dashboard) is caught where it lands: ``subscription_sync`` keeps the second live
-subscription, logs it at ERROR, and ``flask billing duplicates`` lists it.
+- a session paid before the listing, whose webhook has not arrived yet (the user paid in another
+  tab), is no longer open and our database still says free: Stripe is asked for the customer's
+  current subscriptions under the same lock, and a live one is applied at once and answered 409.
+
+What remains (a subscription made in the Dashboard between that question and the new session's
+payment) is caught where it lands: ``subscription_sync`` keeps the second live subscription,
+logs it at ERROR, and ``flask billing duplicates`` lists it.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from flask import current_app
 
-from billing_service import repository
+from billing_service import repository, subscription_sync
 from billing_service.billing import plan_cache, urls
 from billing_service.errors import ApiError
 from billing_service.models import User
 from billing_service.repository import subscriptions, users
 from billing_service.stripe_client import CheckoutOptions, stripe_api
+from billing_service.stripe_objects import SubscriptionSnapshot
+from billing_service.subscription_sync import Observation, UnknownPrice
 from billing_service.subscriptions import SUBSCRIBED_STATUSES
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,11 @@ _ALREADY_SUBSCRIBED = {
     f"method {_PORTAL}",
     "paused": f"Your subscription is paused; resume it {_PORTAL}",
 }
+
+_JUST_SUBSCRIBED = (
+    "You have just subscribed: a checkout you started earlier was completed. Your subscription "
+    "shows in GET /api/billing/subscription within moments"
+)
 
 
 def start_checkout(user: User, price_id: str) -> str:
@@ -66,6 +78,7 @@ def start_checkout(user: User, price_id: str) -> str:
         if customer_id is None:  # stored by ensure_customer, and a stored id is never removed
             raise RuntimeError(f"user {user_id} has no Stripe customer")
         _expire_open_sessions(customer_id)
+        _refuse_if_live_at_stripe(user, customer_id)
         url = stripe_api().create_checkout_session(
             customer_id=customer_id,
             price_id=price_id,
@@ -101,11 +114,31 @@ def _expire_open_sessions(customer_id: str) -> None:
                 session_id,
                 customer_id,
             )
-            raise ApiError(
-                409,
-                "You have just subscribed: a checkout you started earlier was completed. Your "
-                "subscription shows in GET /api/billing/subscription within moments",
-            )
+            raise ApiError(409, _JUST_SUBSCRIBED)
+
+
+def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
+    """409 when Stripe already has a live subscription for the customer that our database has not
+    heard of yet (its webhook is on its way); it is applied now, so the user sees what they paid
+    for at once."""
+    as_of = datetime.now(UTC).replace(microsecond=0)
+    live = []
+    for subscription in stripe_api().current_subscriptions(customer_id):
+        snapshot = SubscriptionSnapshot.from_stripe(subscription)
+        if snapshot.status in SUBSCRIBED_STATUSES:
+            live.append(snapshot)
+    if not live:
+        return
+    for snapshot in live:
+        observation = Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
+        try:
+            subscription_sync.apply(user, observation)
+        except UnknownPrice:
+            # Refused all the same: the user pays for it, whatever our catalogue says.
+            log.error("Subscription %s of user %s is on a price in no plan", snapshot.id, user.id)
+    repository.commit()
+    log.info("Checkout refused: customer %s already has %s at Stripe", customer_id, live[0].id)
+    raise ApiError(409, _JUST_SUBSCRIBED)
 
 
 def checkout_options(trial_days: int | None) -> CheckoutOptions:
