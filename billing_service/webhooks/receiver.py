@@ -83,7 +83,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         events.finish(row, handled.outcome)
         repository.commit()
     except Exception as error:
-        repository.rollback()
+        repository.rollback_after_failure()
         log.exception(
             "Stripe event %s (%s) failed; Stripe will retry it",
             event.id,
@@ -138,5 +138,5 @@ def _record_failure(event: WebhookEvent, error: Exception) -> None:
         )
     except Exception:
         # The database itself may be what failed; Stripe's retry is the record then.
-        repository.rollback()
+        repository.rollback_after_failure()
         log.exception("Could not record the failure of Stripe event %s", event.id)
