@@ -19,8 +19,9 @@ FAULT_CAUSES = (
 )
 # errors.py's messages for the answers that are 500 because something unexpected happened.
 UNEXPECTED_500 = ("Unhandled error", "Database error")
-# An exception's own line in a formatted traceback: ``package.Name: message`` at column 0.
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?:: (.*))?$", re.MULTILINE)
+# An exception's own line in a formatted traceback: ``package.NameError: message`` at column 0
+# (not PostgreSQL's ``CONTEXT: ...`` lines that follow some messages).
+_EXCEPTION_LINE = re.compile(r"^((?:\w+\.)*\w*(?:Error|Exception))(?:: (.*))?$", re.MULTILINE)
 
 
 @dataclass
