@@ -165,19 +165,22 @@ class Chaos:
         return self.injected
 
     def _run(self) -> None:
-        """Rounds of a kill, a termination and a Stripe stretch, shuffled, a random pause before
-        each; the Stripe stretch takes turns (500, 429, hang), so Stripe works about half the
-        time, and one stretch never overlaps another."""
+        """A first round of every kind of fault in quick succession, so even a short run meets
+        them all; then rounds of a kill, a termination and a Stripe stretch taking turns (500,
+        429, hang), so Stripe works about half the time. Each fault in a round comes in shuffled
+        order after a random pause; one Stripe stretch never overlaps another."""
         deadline = time.monotonic() + self.max_seconds
-        plan: list[str] = []
+        plan = list(KINDS)
+        self.rng.shuffle(plan)
         rounds = 0
         for _ in range(self.max_faults):
-            if self._stop.wait(self.rng.uniform(1.0, 2.5)) or time.monotonic() > deadline:
+            pause = self.rng.uniform(0.3, 1.0) if rounds == 0 else self.rng.uniform(1.0, 2.5)
+            if self._stop.wait(pause) or time.monotonic() > deadline:
                 return
             if not plan:
+                rounds += 1
                 plan = ["kill worker", "terminate connections", STRIPE_FAULTS[rounds % 3]]
                 self.rng.shuffle(plan)
-                rounds += 1
             kind = plan.pop()
             if kind in STRIPE_FAULTS and self.stripe.in_stretch():
                 plan.insert(0, kind)  # later
