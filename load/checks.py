@@ -21,7 +21,7 @@ from tests.lifecycle import expected_state
 
 
 def check_database(app, events, finals, *, chaos: bool) -> list[str]:
-
+    """Every event in the ledger once and done, every lifecycle's user in Stripe's final state."""
     failures = []
     with app.app_context():
         ledger = {
@@ -55,7 +55,6 @@ def check_database(app, events, finals, *, chaos: bool) -> list[str]:
 
 def check_buyers(app, double, buyer_ids: list[str]) -> list[str]:
     """Each buyer has exactly one Stripe customer, and it is the one stored."""
-
     made: dict[str, list[str]] = {}
     for customer in double.customers.values():
         made.setdefault(customer["metadata"].get("user_id", ""), []).append(customer["id"])
@@ -79,7 +78,7 @@ def check_buyers(app, double, buyer_ids: list[str]) -> list[str]:
 
 
 def check_first_checkouts(port: int, app, double) -> list[str]:
-
+    """50 concurrent first checkouts for one user: Stripe creates one customer."""
     with app.app_context():
         db.session.add(User(id="first-checkout", email="first@example.com"))
         db.session.commit()
