@@ -3,7 +3,8 @@
 reads, then a check of every row.
 
     .venv/bin/python load/run.py            # the full run: 10,000 deliveries
-    .venv/bin/python load/run.py --smoke    # the CI run: 1,000 deliveries, same checks
+    .venv/bin/python load/run.py --smoke    # 1,000 deliveries, same checks
+    .venv/bin/python load/run.py --smoke --chaos   # the CI run: the same under faults
 
 It wipes and migrates the PostgreSQL database at LOAD_DATABASE_URL (default
 postgresql://postgres@127.0.0.1:5432/test), starts the local Stripe double (needs
@@ -12,10 +13,19 @@ postgresql://postgres@127.0.0.1:5432/test), starts the local Stripe double (need
 1. sends the events of many users' subscription lifecycles (checkouts, trials, plan changes,
    failed and recovered payments, cancellation toggles, renewals, cancellations; several changes
    within one second), 30% of deliveries being redeliveries, shuffled, from several concurrent
-   senders, while other threads read GET /subscription with valid tokens;
+   senders, while other threads read GET /subscription with valid tokens and two start the first
+   checkout of new users (one for every 20 deliveries);
 2. checks every user's final state equals the state the lifecycle ends in, that the ledger holds
-   each event once and processed it once, and that no answer was a 5xx;
+   each event once and processed it once, that each new user has exactly one Stripe customer,
+   the one stored, and that no answer was a 5xx;
 3. sends 50 concurrent first checkouts for one user: Stripe must create exactly one customer.
+
+With --chaos, step 1 runs under faults (load/chaos.py): gunicorn workers SIGKILLed, the service's
+database connections terminated, Stripe answering 500, 429 or hanging for stretches. Senders retry
+every delivery that was not answered 2xx, with backoff, as Stripe does (bounded); the checks of
+step 2 stay, reads may answer 503 with Retry-After (never 500), and the log must show each event
+applied once; a checkout may answer 502, 503 or 504 while Stripe or the database fails, and is
+retried. The report counts the faults injected and what it took to survive them.
 
 Exits non-zero if any check fails; prints the figures.
 """
@@ -27,14 +37,10 @@ import http.client
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +52,13 @@ from flask_jwt_extended import create_access_token  # noqa: E402
 
 from billing_service import create_app  # noqa: E402
 from billing_service.config import database_uri  # noqa: E402
+from load import chaos as faults  # noqa: E402
+from load import checks  # noqa: E402
+from load import traffic as load_traffic  # noqa: E402
+from load.service_log import read_service_log  # noqa: E402
 from tests.conftest import PRO_PRICE, TEAM_PRICE  # noqa: E402
-from tests.lifecycle import ACTIONS, expected_state, lifecycle_events  # noqa: E402
-from tests.stripe_double import StripeDouble, find_openapi_dir, sign_payload  # noqa: E402
+from tests.lifecycle import ACTIONS, lifecycle_events  # noqa: E402
+from tests.stripe_double import StripeDouble, find_openapi_dir  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_load_run"
 STRIPE_KEY = "sk_test_load_run"
@@ -64,7 +74,14 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=8, help="concurrent webhook senders")
     parser.add_argument("--readers", type=int, default=4, help="concurrent GET /subscription")
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        help="kill workers, terminate database connections and fail Stripe during the load",
+    )
+    parser.add_argument("--service-log", type=Path, help="also keep the service's log in this file")
     args = parser.parse_args()
+    load_before = _load_average()
     deliveries = args.deliveries or (1_000 if args.smoke else 10_000)
     rng = random.Random(args.seed)
 
@@ -76,12 +93,21 @@ def main() -> int:
         os.environ.get("LOAD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"), ""
     )
     double = StripeDouble(openapi_dir).start()
-    env = _service_env(url, double.url)
+    stripe_faults = faults.StripeFaults(double).start() if args.chaos else None
+    env = _service_env(url, stripe_faults.url if stripe_faults else double.url, chaos=args.chaos)
     _prepare_database(env)
 
     users, events, finals = _lifecycles(deliveries, rng)
     app = create_app(
-        {"BILLING_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "JWT_SECRET_KEY": JWT_SECRET}
+        {
+            "BILLING_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "JWT_SECRET_KEY": JWT_SECRET,
+            # The chaos never terminates the run's own checking connection.
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "connect_args": {"application_name": f"{faults.RUN_APPLICATION_NAME}-check"}
+            },
+        }
     )
     _add_users(app, users)
     for side in finals.values():
@@ -89,10 +115,13 @@ def main() -> int:
     for user_id in users:
         double.put_checkout_session(_session(user_id), price_ids=[PRO_PRICE])
     queue = _delivery_queue(events, deliveries, rng)
+    # New users whose first checkout runs during the load: one Stripe customer each, whatever fails.
+    buyer_ids = [f"buyer{number:04d}" for number in range(max(10, deliveries // 20))]
     print(
         f"{len(users)} users, {len(events)} events, {len(queue)} deliveries "
         f"({len(queue) - len(events)} redeliveries), {args.workers} gunicorn workers, "
-        f"{args.senders} senders, {args.readers} readers"
+        f"{args.senders} senders, {args.readers} readers, {len(buyer_ids)} first checkouts"
+        + (", chaos" if args.chaos else "")
     )
 
     port = _free_port()
@@ -107,6 +136,7 @@ def main() -> int:
         "wsgi:app",
     ]
     failures: list[str] = []
+    injected = None
     # The service's log goes to a file: a pipe nobody reads would fill up and block the workers.
     with tempfile.TemporaryFile(mode="w+") as service_log:
         server = subprocess.Popen(
@@ -116,38 +146,76 @@ def main() -> int:
             _wait_until_up(port)
             with app.app_context():
                 tokens = [create_access_token(identity=user_id) for user_id in users]
-            webhook, reads = _send(port, queue, tokens, args.senders, args.readers)
-            failures += _check_statuses("webhook", webhook) + _check_statuses("read", reads)
-            failures += _check_database(app, events, finals)
-            failures += _check_first_checkouts(port, app, double)
+                buyers = [
+                    (
+                        rng.choice([PRO_PRICE, TEAM_PRICE]),
+                        create_access_token(
+                            identity=buyer, additional_claims={"email": f"{buyer}@example.com"}
+                        ),
+                    )
+                    for buyer in buyer_ids
+                ]
+            chaos = None
+            if stripe_faults is not None:
+                chaos = faults.Chaos(
+                    master_pid=server.pid, database_url=url, stripe=stripe_faults, rng=rng
+                ).start()
+            try:
+                traffic = load_traffic.send(
+                    port, queue, tokens, args.senders, args.readers, WEBHOOK_SECRET, buyers
+                )
+            finally:
+                if chaos is not None:
+                    injected = chaos.stop()
+            _wait_for_workers(server.pid, port, args.workers)
+            failures += load_traffic.check(traffic, chaos=args.chaos)
+            failures += checks.check_database(app, events, finals, chaos=args.chaos)
+            failures += checks.check_buyers(app, double, buyer_ids)
+            failures += checks.check_first_checkouts(port, app, double)
         finally:
             server.terminate()
             server.wait(timeout=60)
+            if stripe_faults is not None:
+                stripe_faults.stop()
             double.stop()
         service_log.seek(0)
-        output = service_log.read()
-    if "Traceback" in output:
-        failures.append("the service logged a traceback:\n" + output[-2000:])
-    _report(webhook, reads)
+        log = read_service_log(service_log)
+    if args.service_log:
+        args.service_log.write_text(log.text)
+    if args.chaos:
+        failures += log.chaos_failures(events)
+    elif log.tracebacks:
+        failures.append("the service logged a traceback:\n" + log.text[-2000:])
+    load_traffic.report(traffic)
+    if injected is not None and stripe_faults is not None:
+        failures += checks.report_chaos(injected, stripe_faults, traffic, log)
+    print(f"load average before: {load_before}; after: {_load_average()}")
     for failure in failures:
         print("FAIL:", failure)
     print("load run: " + ("FAILED" if failures else "OK"))
     return 1 if failures else 0
 
 
-def _service_env(url: str, stripe_url: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))} | {
-        "BILLING_ENV": "production",
-        "DATABASE_URL": url,
-        "STRIPE_SECRET_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_API_BASE": stripe_url,
-        "STRIPE_MAX_NETWORK_RETRIES": "0",
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "FRONTEND_URL": "https://app.example.com",
-        # Fifty checkouts in a burst are the point of step 3, not a client loop to stop.
-        "RATELIMIT_ENABLED": "false",
-    }
+def _service_env(url: str, stripe_url: str, *, chaos: bool) -> dict[str, str]:
+    # Under chaos: a hung Stripe call is given up after a second, and the SDK retries once, so
+    # some Stripe faults are absorbed inside the service and others reach the sender.
+    stripe = {"STRIPE_TIMEOUT_SECONDS": "1", "STRIPE_MAX_NETWORK_RETRIES": "1"} if chaos else {}
+    return (
+        {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))}
+        | {
+            "BILLING_ENV": "production",
+            "DATABASE_URL": url,
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stripe_url,
+            "STRIPE_MAX_NETWORK_RETRIES": "0",
+            "JWT_SECRET_KEY": JWT_SECRET,
+            "FRONTEND_URL": "https://app.example.com",
+            # Fifty checkouts in a burst are the point of step 3, not a client loop to stop.
+            "RATELIMIT_ENABLED": "false",
+        }
+        | stripe
+    )
 
 
 def _prepare_database(env: dict[str, str]) -> None:
@@ -248,135 +316,19 @@ def _wait_until_up(port: int) -> None:
         time.sleep(0.2)
 
 
-Sample = tuple[int, float]  # (status, seconds)
+def _wait_for_workers(master_pid: int, port: int, workers: int) -> None:
+    """After the chaos, until the master has all its workers back and the service answers."""
+    deadline = time.monotonic() + 60
+    while len(faults.worker_pids(master_pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    _wait_until_up(port)
 
 
-def _send(port, queue, tokens, senders: int, readers: int):
-    webhook: list[Sample] = []
-    reads: list[Sample] = []
-    done = threading.Event()
-    position = iter(queue)
-    lock = threading.Lock()
-
-    def sender() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while True:
-            with lock:
-                payload = next(position, None)
-            if payload is None:
-                return
-            headers = {
-                "Stripe-Signature": sign_payload(payload, WEBHOOK_SECRET),
-                "Content-Type": "application/json",
-            }
-            webhook.append(_timed(connection, "POST", "/api/billing/webhook", payload, headers))
-
-    def reader(seed: int) -> None:
-        rng = random.Random(seed)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while not done.is_set():
-            headers = {"Authorization": f"Bearer {rng.choice(tokens)}"}
-            reads.append(_timed(connection, "GET", "/api/billing/subscription", None, headers))
-
-    started = time.monotonic()
-    read_threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(readers)]
-    for thread in read_threads:
-        thread.start()
-    with ThreadPoolExecutor(senders) as pool:
-        for _ in range(senders):
-            pool.submit(sender)
-    done.set()
-    for thread in read_threads:
-        thread.join()
-    _send.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
-    return webhook, reads
-
-
-def _timed(connection, method, path, body, headers) -> Sample:
-    started = time.perf_counter()
-    connection.request(method, path, body=body, headers=headers)
-    response = connection.getresponse()
-    response.read()
-    return response.status, time.perf_counter() - started
-
-
-def _check_statuses(label: str, samples: list[Sample]) -> list[str]:
-    counts = Counter(status for status, _ in samples)
-    bad = {status: n for status, n in counts.items() if status != 200}
-    return [f"{label}: non-200 answers {bad}"] if bad else []
-
-
-def _check_database(app, events, finals) -> list[str]:
-    from billing_service.extensions import db
-    from billing_service.models import StripeEvent, User
-
-    failures = []
-    with app.app_context():
-        ledger = dict(db.session.execute(sa.select(StripeEvent.id, StripeEvent.attempts)).all())
-        if len(ledger) != len(events) or set(ledger) != {event["id"] for event in events}:
-            failures.append(f"ledger holds {len(ledger)} events, expected {len(events)}")
-        twice = [event_id for event_id, attempts in ledger.items() if attempts != 1]
-        if twice:
-            failures.append(f"{len(twice)} events processed more than once, e.g. {twice[:3]}")
-        wrong = []
-        for user in db.session.execute(sa.select(User)).scalars():
-            expected = expected_state(finals[user.id])
-            actual = {key: getattr(user, key) for key in expected}
-            if actual != expected:
-                wrong.append((user.id, actual, expected))
-        if wrong:
-            failures.append(f"{len(wrong)} users in the wrong state, e.g. {wrong[0]}")
-    return failures
-
-
-def _check_first_checkouts(port: int, app, double) -> list[str]:
-    from billing_service.extensions import db
-    from billing_service.models import User
-
-    with app.app_context():
-        db.session.add(User(id="first-checkout", email="first@example.com"))
-        db.session.commit()
-        token = create_access_token(identity="first-checkout")
-    customers_before = len(double.customers)
-    barrier = threading.Barrier(50)
-
-    def checkout(_: int) -> int:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        body = json.dumps({"price_id": PRO_PRICE}).encode()
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        barrier.wait()
-        connection.request(
-            "POST", "/api/billing/create-checkout-session", body=body, headers=headers
-        )
-        return connection.getresponse().status
-
-    with ThreadPoolExecutor(50) as pool:
-        statuses = list(pool.map(checkout, range(50)))
-    failures = []
-    created = len(double.customers) - customers_before
-    if created != 1:
-        failures.append(f"50 concurrent first checkouts created {created} Stripe customers")
-    if statuses != [200] * 50:
-        failures.append(f"first checkouts answered {Counter(statuses)}")
-    if double.violations:
-        failures.append(f"Stripe double saw invalid requests: {double.violations[:3]}")
-    print(
-        f"50 concurrent first checkouts: {Counter(statuses)}, Stripe customers created: {created}"
-    )
-    return failures
-
-
-def _report(webhook: list[Sample], reads: list[Sample]) -> None:
-    elapsed = getattr(_send, "elapsed", 0.0) or 1e-9
-    for label, samples in (("POST /webhook", webhook), ("GET /subscription", reads)):
-        if not samples:
-            continue
-        latencies = sorted(seconds * 1000 for _, seconds in samples)
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        print(
-            f"{label:<20} {len(samples):>6} requests  {len(samples) / elapsed:>7.0f}/s  "
-            f"p50 {statistics.median(latencies):6.1f} ms  p99 {p99:6.1f} ms"
-        )
+def _load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

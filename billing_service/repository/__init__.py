@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from billing_service.extensions import db
 
 
@@ -16,6 +18,20 @@ def commit() -> None:
 
 def rollback() -> None:
     db.session.rollback()
+
+
+def rollback_after_failure() -> None:
+    """Roll back after a failure that is being handled.
+
+    When the database dropped the connection while the transaction was open (a restart, a
+    failover, pg_terminate_backend), the ROLLBACK fails too; the transaction died with the
+    connection, the pool has discarded it, and that second error must not hide the first.
+    """
+    try:
+        db.session.rollback()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
 
 
 def read_without_transaction() -> None:

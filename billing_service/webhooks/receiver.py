@@ -121,7 +121,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     except InvalidStripeObject as error:
         # Signed, yet holding what Stripe never sends: nothing is stored, not even a ledger row
         # (the payload itself may be what cannot be stored).
-        repository.rollback()
+        repository.rollback_after_failure()
         log.warning(
             "Stripe event %s (%s) refused: %s",
             event.id,
@@ -131,7 +131,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         )
         raise ApiError(400, "Invalid payload: not a Stripe event") from None
     except Exception as error:
-        repository.rollback()
+        repository.rollback_after_failure()
         described = f"{type(error).__name__}: {error}"
         _log_failure(event, error, described, again=again)
         _record_failure(event, described)
@@ -215,5 +215,5 @@ def _record_failure(event: WebhookEvent, error: str) -> None:
         )
     except Exception:
         # The database itself may be what failed; Stripe's retry is the record then.
-        repository.rollback()
+        repository.rollback_after_failure()
         log.exception("Could not record the failure of Stripe event %s", event.id)
