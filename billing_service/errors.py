@@ -48,7 +48,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(error: DBAPIError):
-        repository.rollback()
+        repository.rollback_after_failure()
         if _database_unavailable(error):
             # Down, unreachable, or locked past the busy timeout: a dead connection invalidates the
             # pool, which reconnects when the database is back, so no restart is needed.

@@ -43,7 +43,7 @@ def resync_user(user_id: str) -> list[str]:
         after = summary(user)
         repository.commit()
     except BaseException:
-        repository.rollback()
+        repository.rollback_after_failure()
         raise
     return [f"{key}: {before[key]} -> {after[key]}" for key in SUMMARY if before[key] != after[key]]
 

@@ -89,7 +89,7 @@ def start_checkout(user: User, price_id: str) -> str:
         )
         repository.commit()
     except BaseException:
-        repository.rollback()
+        repository.rollback_after_failure()
         raise
     return url
 
@@ -188,7 +188,7 @@ def ensure_customer(user_id: str) -> str:
         customer_id = user.stripe_customer_id
         repository.commit()
     except BaseException:
-        repository.rollback()
+        repository.rollback_after_failure()
         raise
     if customer_id is None:
         raise RuntimeError(f"user {user_id} has no Stripe customer after creating one")

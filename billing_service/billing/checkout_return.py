@@ -52,7 +52,7 @@ def sync_checkout(user: User, session_id: str) -> None:
             "it is, and nothing is lost",
         ) from None
     except BaseException:
-        repository.rollback()
+        repository.rollback_after_failure()
         raise
 
 
