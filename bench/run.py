@@ -143,7 +143,9 @@ class Runner:
             self.servers.append(double)
             double_url = double.url
 
-        bare = self._serve("bare", "bare_app:app", {}, ready="/bare")
+        # gunicorn.conf.py (the same settings for every target) refuses to start without valid
+        # billing settings; the bare app reads none, so development mode satisfies it.
+        bare = self._serve("bare", "bare_app:app", {"BILLING_ENV": "development"}, ready="/bare")
         self._load("bare", "GET /bare (ceiling)", bare.url + "/bare", tokens=tokens)
         # What one HTTP hop through gunicorn and a JWT check cost, one request at a time: part of
         # checkout's overhead over a direct Stripe call that any API in front of Stripe pays.
