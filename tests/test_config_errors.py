@@ -5,11 +5,13 @@ master, before any worker boots)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from billing_service import create_app
 from billing_service.config import ConfigError
@@ -115,3 +117,35 @@ def test_a_config_error_is_still_an_exception_to_code_that_builds_the_app(monkey
     monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError):
         create_app()
+
+
+def test_env_example_is_the_readme_walk_through(tmp_path):
+    """`cp .env.example .env`, as README says: development commands run and the demo page's
+    origin may call the API."""
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    env = _env(tmp_path, {})
+    for name in (*PRODUCTION, "DATABASE_URL"):
+        env.pop(name)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "billing_service",
+            "dev-token",
+            "u1",
+            "--email",
+            "a@b.c",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(".") == 2  # a JWT
+    settings = dotenv_values(ROOT / ".env.example")
+    assert settings["BILLING_ENV"] == "development"
+    assert settings["FRONTEND_URL"] == "http://localhost:3000"  # README: Demo frontend
