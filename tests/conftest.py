@@ -62,21 +62,16 @@ def _missing_reference_file(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+def _skip_without_reference_files(item: pytest.Item) -> Iterator[None]:
+    # Fixtures and tests that build Stripe objects from the fixture files, without the double.
     try:
         return (yield)
     except stripe_reference_files.ReferenceFilesMissing as missing:
         _missing_reference_file(str(missing))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    # Tests that build Stripe objects from the fixtures without the double.
-    try:
-        return (yield)
-    except stripe_reference_files.ReferenceFilesMissing as missing:
-        _missing_reference_file(str(missing))
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_skip_without_reference_files)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_skip_without_reference_files)
 
 
 @pytest.fixture(scope="session")
