@@ -122,6 +122,8 @@ def fetch(target: Path = CACHE_DIR, base_url: str | None = None, timeout: float 
         problem = _download(url, destination, file.sha256, timeout)
         if problem:
             problems.append(f"{file.name}: {problem}")
+        else:
+            print(f"{file.name}: fetched from {url}, SHA-256 verified")
     return problems
 
 
@@ -142,6 +144,7 @@ def _download(url: str, destination: Path, sha256: str, timeout: float) -> str |
             actual = sha256_of(Path(partial.name))
             if actual != sha256:
                 return f"{url} has SHA-256 {actual}, expected {sha256}; not saved"
+            os.chmod(partial.name, 0o644)  # a temporary file is private; these are not
             os.replace(partial.name, destination)
             return None
         finally:

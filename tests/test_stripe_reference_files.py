@@ -63,6 +63,7 @@ def test_fetch_saves_the_pinned_files_once_their_checksums_match(mirror, tmp_pat
     assert stripe_reference_files.fetch(cache, base_url=base) == []
     assert (cache / "spec3.json").read_bytes() == SPEC
     assert (cache / "fixtures3.json").read_bytes() == FIXTURES
+    assert (cache / "spec3.json").stat().st_mode & 0o777 == 0o644
     assert len(requested) == 2
 
     # Files already in place (and right) are not downloaded again.
