@@ -60,12 +60,15 @@ def migrations_head(directory: Path) -> str | None:
     Read from the files rather than through Alembic, which serving workers do not load; parsed,
     not pattern-matched, so any quoting counts (Alembic's template writes ``revision = '...'``).
     """
-    revisions: dict[str, str | None] = {}
+    revisions: list[str] = []
+    parents: set[object] = set()
     for script in (directory / "versions").glob("*.py"):
         found = _assignments(script.read_text(encoding="utf-8"))
-        if isinstance(found.get("revision"), str):
-            revisions[found["revision"]] = found.get("down_revision")
-    parents = set(revisions.values())
+        revision, down = found.get("revision"), found.get("down_revision")
+        if isinstance(revision, str):
+            revisions.append(revision)
+            # A merge revision (`flask db merge`) names its parents as a tuple.
+            parents.update(down if isinstance(down, tuple | list) else [down])
     heads = [revision for revision in revisions if revision not in parents]
     return heads[0] if len(heads) == 1 else None
 
