@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
 SCHEMA = "deploy_walkthrough"
 PIP = [sys.executable, "-m", "pip"]
+LEFT_BEHIND = (".git", ".venv", "*.egg-info", "build", "dist", "instance", ".*cache", "__pycache__")
 
 
 def _block(after: str, language: str) -> str:
@@ -45,8 +47,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     [command] = _commands(_block("## 1. Build the wheel, install it", "bash"))
     assert command == "python3 -m pip wheel --no-deps --wheel-dir dist ."
+    # From a copy without what an install leaves behind: setuptools would take the files to ship
+    # from an existing *.egg-info (`pip install -e .` writes one), hiding a gap in package_data.
+    source = tmp_path_factory.mktemp("clone") / "billing_service"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*LEFT_BEHIND))
     subprocess.run(
-        [*PIP, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), str(ROOT)],
+        [*PIP, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), "."],
+        cwd=source,
         check=True,
         capture_output=True,
     )
