@@ -3,6 +3,9 @@
 
     python3 dev.py run     install, migrate, seed the plans and serve on SQLite (development)
     python3 dev.py test    install, lint, run the suite on SQLite, then on PostgreSQL
+    python3 dev.py fetch-stripe-spec
+                           download Stripe's published OpenAPI spec and fixtures (pinned,
+                           checksummed) into .stripe-openapi/, for the tests' Stripe double
 
 The virtualenv lives in .venv and is reused while setup.cfg and pyproject.toml are unchanged.
 The PostgreSQL run uses TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test); it
@@ -107,7 +110,14 @@ def postgres_problem(url: str) -> str | None:
     return lines[-1] if lines else f"exit status {result.returncode}"
 
 
-COMMANDS = {"run": serve, "test": test}
+def fetch_stripe_spec(args: list[str]) -> int:
+    # Standard library only, so it works before .venv exists.
+    from tests import stripe_reference_files
+
+    return stripe_reference_files.main(args)
+
+
+COMMANDS = {"run": serve, "test": test, "fetch-stripe-spec": fetch_stripe_spec}
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -1,9 +1,3 @@
-"""What gunicorn serves: ``gunicorn wsgi:app``. Reads ``.env`` if there is one."""
+"""What gunicorn serves from a checkout: ``gunicorn wsgi:app``; see ``billing_service/wsgi.py``."""
 
-from dotenv import load_dotenv
-
-from billing_service import create_app
-
-load_dotenv()
-# Serving needs no flask commands nor Alembic: leaving them out keeps each worker smaller.
-app = create_app(commands=False)
+from billing_service.wsgi import app  # noqa: F401

@@ -11,12 +11,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.stripe_double import StripeDouble, find_openapi_dir
+from tests.stripe_reference_files import missing_message
 
 
 def main() -> None:
     openapi_dir = find_openapi_dir()
     if openapi_dir is None:
-        sys.exit("Stripe's OpenAPI spec is not available (../shared/stripe-openapi)")
+        sys.exit(missing_message())
     double = StripeDouble(openapi_dir).start()
     print(double.url, flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})

@@ -11,7 +11,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 from limits import parse_many
+from sqlalchemy.engine import make_url
 
 ENVIRONMENTS = ("development", "production", "testing")
 LOG_FORMATS = ("json", "text")
@@ -34,8 +36,29 @@ REQUIRED_IN_PRODUCTION = (
 )
 
 
-class ConfigError(RuntimeError):
-    """The environment cannot run the service; the message names the variable to fix."""
+# What DATABASE_URL may name: the two databases the migrations and the row locks are written for,
+# through the drivers this package installs.
+DATABASE_DRIVERS = ("postgresql+psycopg", "sqlite+pysqlite")
+
+
+class ConfigError(click.ClickException):
+    """The environment cannot run the service; the message names the variable to fix.
+
+    A ClickException, so every ``flask`` command (``dev.py run`` included) reports it as one line,
+    ``Error: ...``, and exits 1, instead of a traceback ending in the message.
+    """
+
+
+def environment_problem(environ: Mapping[str, str]) -> str | None:
+    """What is wrong with the settings in ``environ``, in one line, or None: for gunicorn's master
+    to refuse to start before its workers each fail to boot with a traceback."""
+    try:
+        config = load_settings(environ, "instance")
+        apply_defaults(config)
+        validate_settings(config)
+    except ConfigError as error:
+        return error.message
+    return None
 
 
 def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
@@ -181,6 +204,7 @@ def validate_settings(config: Mapping[str, Any]) -> None:
     if config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
     _validate_metrics(config)
+    _validate_database_uri(config["SQLALCHEMY_DATABASE_URI"])
 
 
 def _validate_metrics(config: Mapping[str, Any]) -> None:
@@ -216,6 +240,20 @@ def check_worker_timeout(environ: Mapping[str, str], worker_timeout: float) -> N
             f"STRIPE_REQUEST_DEADLINE_SECONDS ({deadline:g}) must be at least "
             f"{WORKER_TIMEOUT_MARGIN:g} s below gunicorn's worker timeout ({worker_timeout:g} s): "
             'lower it, or raise the timeout (GUNICORN_CMD_ARGS="--timeout N")'
+        )
+
+
+def _validate_database_uri(uri: str) -> None:
+    # The URL is never echoed: it may hold a password.
+    expected = "postgresql://user:password@host:5432/name or sqlite:///path/to/file.db"
+    try:
+        url = make_url(uri)
+        driver = f"{url.get_backend_name()}+{url.get_driver_name()}"
+    except Exception:  # SQLAlchemy raises ArgumentError, ValueError (a port), or a plugin error
+        raise ConfigError(f"DATABASE_URL is not a database URL; expected {expected}") from None
+    if driver not in DATABASE_DRIVERS:
+        raise ConfigError(
+            f"DATABASE_URL must be a PostgreSQL or SQLite URL ({expected}), not {url.drivername}"
         )
 
 

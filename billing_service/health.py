@@ -7,7 +7,8 @@ out of rotation without restarting it; it turns green by itself when the cause g
 
 from __future__ import annotations
 
-import re
+import ast
+import contextlib
 from pathlib import Path
 
 from flask import Blueprint, current_app
@@ -17,8 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from billing_service import MIGRATIONS_DIR
 from billing_service.billing.schemas import HealthResponse, ReadinessResponse
 from billing_service.extensions import db
-
-_ASSIGNMENT = re.compile(r'^(revision|down_revision) = "([^"]+)"', re.MULTILINE)
 
 bp = Blueprint("health", __name__)
 
@@ -58,16 +57,33 @@ def _migrations_head() -> str | None:
 def migrations_head(directory: Path) -> str | None:
     """The newest revision in ``directory``: the one no other revision names as its parent.
 
-    Read from the files rather than through Alembic, which serving workers do not load.
+    Read from the files rather than through Alembic, which serving workers do not load; parsed,
+    not pattern-matched, so any quoting counts (Alembic's template writes ``revision = '...'``).
     """
-    revisions: dict[str, str | None] = {}
+    revisions: list[str] = []
+    parents: set[object] = set()
     for script in (directory / "versions").glob("*.py"):
-        found = dict(_ASSIGNMENT.findall(script.read_text(encoding="utf-8")))
-        if "revision" in found:
-            revisions[found["revision"]] = found.get("down_revision")
-    parents = set(revisions.values())
+        found = _assignments(script.read_text(encoding="utf-8"))
+        revision, down = found.get("revision"), found.get("down_revision")
+        if isinstance(revision, str):
+            revisions.append(revision)
+            # A merge revision (`flask db merge`) names its parents as a tuple.
+            parents.update(down if isinstance(down, tuple | list) else [down])
     heads = [revision for revision in revisions if revision not in parents]
     return heads[0] if len(heads) == 1 else None
+
+
+def _assignments(source: str) -> dict[str, object]:
+    """The module-level ``revision`` and ``down_revision`` literals of a migration script."""
+    found: dict[str, object] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    with contextlib.suppress(ValueError):
+                        found[target.id] = ast.literal_eval(node.value)
+    return found
 
 
 def _stripe() -> str:

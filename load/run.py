@@ -59,6 +59,7 @@ from load.service_log import read_service_log  # noqa: E402
 from tests.conftest import PRO_PRICE, TEAM_PRICE  # noqa: E402
 from tests.lifecycle import ACTIONS, lifecycle_events  # noqa: E402
 from tests.stripe_double import StripeDouble, find_openapi_dir  # noqa: E402
+from tests.stripe_reference_files import missing_message  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_load_run"
 STRIPE_KEY = "sk_test_load_run"
@@ -87,7 +88,7 @@ def main() -> int:
 
     openapi_dir = find_openapi_dir()
     if openapi_dir is None:
-        print("needs Stripe's OpenAPI files in ../shared/stripe-openapi", file=sys.stderr)
+        print(missing_message(), file=sys.stderr)
         return 2
     url = database_uri(
         os.environ.get("LOAD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"), ""

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from billing_service.log_format import configure_logging
 from billing_service.models import Plan, StripeEvent, Subscription, User
 from billing_service.plan_catalogue import default_catalogue_path, read_catalogue
 from billing_service.repository import plans
+from tests import stripe_reference_files
 from tests.stripe_double import StripeDouble, find_openapi_dir, sign_payload
 
 IN_CI = os.environ.get("CI") == "true"
@@ -46,14 +47,31 @@ def _test_database_uri(tmp_dir: Path) -> str:
 
 @pytest.fixture(scope="session")
 def openapi_dir() -> Path:
-    """Stripe's published spec and fixtures, from ../shared (never copied into the repo)."""
+    """Stripe's published spec and fixtures, from ../shared or the fetched cache (never copied
+    into the repo); without them a test is skipped, saying how to get them, except in CI."""
     found = find_openapi_dir()
-    if found is None:
-        reason = "Stripe's OpenAPI spec and fixtures (../shared/stripe-openapi) are not present"
-        if IN_CI:
-            pytest.fail(reason + "; CI must have them")
-        pytest.skip(reason)
+    for file in stripe_reference_files.FILES:
+        if found is None or not (found / file.name).is_file():
+            _missing_reference_file(stripe_reference_files.missing_message(file.name))
     return found
+
+
+def _missing_reference_file(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(reason + " (CI must have them)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _skip_without_reference_files(item: pytest.Item) -> Iterator[None]:
+    # Fixtures and tests that build Stripe objects from the fixture files, without the double.
+    try:
+        return (yield)
+    except stripe_reference_files.ReferenceFilesMissing as missing:
+        _missing_reference_file(str(missing))
+
+
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_skip_without_reference_files)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_skip_without_reference_files)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from flask_jwt_extended import create_access_token
 from werkzeug.serving import make_server
 
 from billing_service import create_app
-from tests.conftest import JWT_SECRET, PRO_PRICE, STRIPE_KEY, WEBHOOK_SECRET
+from tests.conftest import JWT_SECRET, NO_STRIPE, PRO_PRICE, STRIPE_KEY, WEBHOOK_SECRET
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "examples" / "frontend"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -70,10 +71,7 @@ def frontend() -> Iterator[_Server]:
     server.stop()
 
 
-@pytest.fixture
-def api(app, frontend, use_double, seeded_plans) -> Iterator[_Server]:
-    """The API over real HTTP, allowing the frontend's origin (http://localhost:PORT) only. The
-    page reached as http://127.0.0.1:PORT is the same files on an origin the API refuses."""
+def _serve_api(app, frontend: _Server, stripe_api_base: str) -> _Server:
     served = create_app(
         {
             "BILLING_ENV": "testing",
@@ -81,12 +79,27 @@ def api(app, frontend, use_double, seeded_plans) -> Iterator[_Server]:
             "JWT_SECRET_KEY": JWT_SECRET,
             "STRIPE_SECRET_KEY": STRIPE_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_API_BASE": use_double.url,
+            "STRIPE_API_BASE": stripe_api_base,
             "STRIPE_MAX_NETWORK_RETRIES": 0,
             "FRONTEND_URL": f"http://localhost:{frontend.port}",
         }
     )
-    server = _Server(make_server("127.0.0.1", 0, served, threaded=True))
+    return _Server(make_server("127.0.0.1", 0, served, threaded=True))
+
+
+@pytest.fixture
+def api(app, frontend, use_double, seeded_plans) -> Iterator[_Server]:
+    """The API over real HTTP, allowing the frontend's origin (http://localhost:PORT) only. The
+    page reached as http://127.0.0.1:PORT is the same files on an origin the API refuses."""
+    server = _serve_api(app, frontend, use_double.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api_without_stripe(app, frontend, seeded_plans) -> Iterator[_Server]:
+    """The same, for pages that only read (plans, subscription): no Stripe behind it."""
+    server = _serve_api(app, frontend, NO_STRIPE)
     yield server
     server.stop()
 
@@ -173,3 +186,54 @@ def test_an_origin_the_api_does_not_allow_is_refused_by_the_browser(app, api, fr
     error = browser.find_element("id", "error").text
     assert "not allowed by CORS" in error
     assert browser.find_elements("css selector", "#plans li") == []
+
+
+def test_a_visitor_without_a_token_sees_the_plans_and_how_to_sign_in(
+    api_without_stripe, frontend, browser
+):
+    browser.get(f"http://localhost:{frontend.port}/?api=http://127.0.0.1:{api_without_stripe.port}")
+    assert _wait_loaded(browser) == "true", browser.find_element("id", "error").text
+    assert browser.find_element("id", "error").text == ""
+    assert len(browser.find_elements("css selector", "#plans li")) == 3
+    assert browser.find_element("id", "subscription").text == (
+        "Paste an access token above to see your subscription."
+    )
+
+
+def test_a_refused_token_is_explained_not_shown_raw(app, api_without_stripe, frontend, browser):
+    page = f"http://localhost:{frontend.port}/?api=http://127.0.0.1:{api_without_stripe.port}"
+    browser.get(f"{page}#token=not-a-token")
+    assert _wait_loaded(browser) == "error"
+    error = browser.find_element("id", "error").text
+    assert error.startswith("Your access token was refused (expired, or not signed with this "), (
+        error
+    )
+    assert len(browser.find_elements("css selector", "#plans li")) == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        (
+            {"subscription_status": "active", "subscription_tier": "pro"},
+            "pro (active), renews 2030-01-31",
+        ),
+        (
+            {"subscription_status": "active", "subscription_tier": "pro"}
+            | {"cancel_at_period_end": True},
+            "pro (active), ends 2030-01-31",
+        ),
+        ({"subscription_status": "cancelled", "subscription_tier": "free"}, "free (cancelled)"),
+        ({"subscription_status": "unpaid", "subscription_tier": "free"}, "free (unpaid)"),
+    ],
+    ids=["active", "cancelling", "cancelled", "unpaid"],
+)
+def test_the_subscription_says_renews_only_when_it_will(
+    app, api_without_stripe, frontend, browser, database, fields, shown
+):
+    period_end = datetime(2030, 1, 31, 12, tzinfo=UTC)
+    database.add_user("u1", stripe_customer_id="cus_u1", current_period_end=period_end, **fields)
+    page = f"http://localhost:{frontend.port}/?api=http://127.0.0.1:{api_without_stripe.port}"
+    browser.get(f"{page}#token={_token(app, 'u1')}")
+    assert _wait_loaded(browser) == "true", browser.find_element("id", "error").text
+    assert browser.find_element("id", "subscription").text == shown

@@ -108,6 +108,42 @@ def test_readyz_is_red_while_migrations_are_behind(app, client):
     assert client.get("/readyz").status_code == 200
 
 
+def test_readyz_is_green_after_a_contributors_next_migration(app, client, runner, tmp_path):
+    """A revision made the way a contributor makes one (Alembic's template quotes it its own way)
+    counts as the head once it is applied."""
+    import shutil
+
+    from flask_migrate import downgrade, upgrade
+
+    from billing_service import MIGRATIONS_DIR, health
+
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations)
+    result = runner.invoke(
+        args=["db", "revision", "--directory", str(migrations), "-m", "add nothing yet"]
+    )
+    assert result.exit_code == 0, result.output
+    [script] = set((migrations / "versions").glob("*.py")) - {
+        migrations / "versions" / p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py")
+    }
+    new_revision = script.name.split("_")[0]
+    with app.app_context():
+        upgrade(directory=str(migrations))
+    app.extensions.pop("migrations_head", None)
+    original = health.MIGRATIONS_DIR
+    health.MIGRATIONS_DIR = migrations
+    try:
+        r = client.get("/readyz")
+        assert (r.status_code, r.json["checks"]["database"]) == (200, "ok"), r.json
+        assert app.extensions["migrations_head"] == new_revision
+    finally:
+        health.MIGRATIONS_DIR = original
+        app.extensions.pop("migrations_head", None)
+        with app.app_context():
+            downgrade(directory=str(migrations), revision="-1")
+    assert client.get("/readyz").status_code == 200
+
+
 # The database going away
 
 

@@ -286,7 +286,8 @@ def test_gunicorn_workers_add_up_and_a_dead_workers_counts_stay(app, seeded_plan
 def test_gunicorns_child_exit_hook_marks_the_dead_worker(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setattr("dotenv.load_dotenv", lambda *args, **kwargs: False)
-    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    monkeypatch.setenv("BILLING_ENV", "development")  # the settings module checks the environment
+    settings = runpy.run_module("billing_service.gunicorn_conf")
     live = tmp_path / "gauge_livesum_4242.db"
     live.write_bytes(b"")
     kept = tmp_path / "counter_4242.db"

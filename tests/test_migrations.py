@@ -51,3 +51,21 @@ def test_constraints_keep_data_true(app, database):
         except sa.exc.IntegrityError:
             return
         raise AssertionError("two users share one Stripe customer")
+
+
+def test_the_head_is_found_across_a_merge_revision(tmp_path):
+    """Two contributors' branches joined by `flask db merge` (a tuple of parents), one quoted each
+    way, with an annotated assignment as newer Alembic templates write: one head, the merge."""
+    from billing_service.health import migrations_head
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    scripts = {
+        "a": 'revision = "a"\ndown_revision = None\n',
+        "b": "revision = 'b'\ndown_revision = 'a'\n",
+        "c": 'revision: str = "c"\ndown_revision: str | None = "a"\n',
+        "m": "revision = 'm'\ndown_revision = ('b', 'c')\n",
+    }
+    for name, source in scripts.items():
+        (versions / f"{name}.py").write_text(source)
+    assert migrations_head(tmp_path) == "m"

@@ -29,11 +29,13 @@ def test_gunicorn_serves_the_api(app, seeded_plans):
 def _gunicorn_settings(monkeypatch, **environ: str) -> dict[str, object]:
     for name in ("WEB_CONCURRENCY", "PORT", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
+    # Valid service settings: the conf refuses to load without them (tests/test_config_errors.py).
+    monkeypatch.setenv("BILLING_ENV", "development")
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     # A developer's .env must neither change the answer nor leak into the test process.
     monkeypatch.setattr("dotenv.load_dotenv", lambda *args, **kwargs: False)
-    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    return runpy.run_module("billing_service.gunicorn_conf")
 
 
 def test_gunicorn_conf_defaults(monkeypatch):

@@ -31,6 +31,7 @@ from tests.stripe_double import (
 )
 from tests.stripe_double.form import decode_form
 from tests.stripe_double.spec import load_spec
+from tests.stripe_reference_files import missing_message
 
 WEBHOOK_SECRET = "whsec_selfcheck"
 
@@ -576,7 +577,7 @@ def measure(double: StripeDouble) -> tuple[float, float]:
 def main() -> int:
     openapi_dir = find_openapi_dir()
     if openapi_dir is None:
-        print("Stripe reference files not found (set STRIPE_OPENAPI_DIR)", file=sys.stderr)
+        print(missing_message(), file=sys.stderr)
         return 2
     started = time.perf_counter()
     double = StripeDouble(openapi_dir).start()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from tests import stripe_reference_files
 from tests.stripe_double.coerce import Coercer, Schema
 from tests.stripe_double.problems import ParamProblem, bracket_name
 
@@ -58,13 +58,11 @@ PARAMS_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedParam]] = {
 def find_openapi_dir() -> Path | None:
     """Where Stripe's reference files live, or None when they are not available on this machine.
 
-    ``STRIPE_OPENAPI_DIR`` wins; otherwise ``<repo root>/../shared/stripe-openapi``. The files stay
-    outside the repo on purpose (they are large and third-party), so callers must cope with None.
+    ``STRIPE_OPENAPI_DIR`` wins; otherwise ``<repo root>/../shared/stripe-openapi``, then the copy
+    ``python3 dev.py fetch-stripe-spec`` made. The files stay outside the repo on purpose (they
+    are large and third-party), so callers must cope with None.
     """
-    configured = os.environ.get("STRIPE_OPENAPI_DIR")
-    repo_root = Path(__file__).resolve().parents[2]
-    candidate = Path(configured) if configured else repo_root.parent / "shared" / "stripe-openapi"
-    return candidate if (candidate / "spec3.json").is_file() else None
+    return stripe_reference_files.find_dir()
 
 
 @dataclass(frozen=True)
