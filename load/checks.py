@@ -13,6 +13,7 @@ from flask_jwt_extended import create_access_token
 
 from billing_service.extensions import db
 from billing_service.models import StripeEvent, User
+from billing_service.user_references import metadata_user_id
 from load import chaos as faults
 from load import traffic as load_traffic
 from load.service_log import ServiceLog
@@ -57,7 +58,7 @@ def check_buyers(app, double, buyer_ids: list[str]) -> list[str]:
     """Each buyer has exactly one Stripe customer, and it is the one stored."""
     made: dict[str, list[str]] = {}
     for customer in double.customers.values():
-        made.setdefault(customer["metadata"].get("user_id", ""), []).append(customer["id"])
+        made.setdefault(metadata_user_id(customer["metadata"]) or "", []).append(customer["id"])
     with app.app_context():
         stored = dict(
             db.session.execute(

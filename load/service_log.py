@@ -72,7 +72,7 @@ def read_service_log(stream: IO[str]) -> ServiceLog:
         if record.get("event_id") and outcome in ("processed", "ignored"):
             log.applied[record["event_id"]] += 1
         elif outcome == "failed":
-            cause = _cause(record.get("exception", ""))
+            cause = _cause(record.get("error", ""), record.get("exception", ""))
             log.failure_causes[cause] += 1
             if not cause.startswith(FAULT_CAUSES):
                 log.unexpected.append(line)
@@ -81,8 +81,12 @@ def read_service_log(stream: IO[str]) -> ServiceLog:
     return log
 
 
-def _cause(exception: str) -> str:
-    """``OperationalError`` or ``ApiError: <detail>``: the last exception in a traceback."""
+def _cause(error: str, exception: str) -> str:
+    """``OperationalError`` or ``ApiError: <detail>``: the failure's ``error`` field (a Stripe
+    outage is logged without a traceback), else the last exception in its traceback."""
+    known = next((cause for cause in FAULT_CAUSES if error.startswith(cause)), None)
+    if known:
+        return known
     found = _EXCEPTION_LINE.findall(exception)
     if not found:
         return "unknown"
