@@ -7,7 +7,7 @@
 Needs the .venv that ``python3 dev.py test`` installs, wrk (``apt-get install -y wrk``),
 PostgreSQL at BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/bench; its tables
 are dropped and recreated) and Stripe's OpenAPI spec in ../shared/stripe-openapi for the local
-Stripe double. See the README, section "Benchmark".
+Stripe double. See docs/developing.md, section "Benchmark".
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Every target is served the same way: gunicorn's default sync workers (what the README deploys),
-# two of them, one per core. More would only queue on the same two cores and add context
+# Every target is served the same way: gunicorn's default sync workers (what docs/deploying.md
+# deploys), two of them, one per core. More would only queue on the same two cores and add context
 # switches; fewer would leave a core idle. The load generator needs a little CPU as well.
 WORKERS = 2
 

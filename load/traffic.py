@@ -175,7 +175,8 @@ def check(traffic: Traffic, *, chaos: bool) -> list[str]:
     # A delivery that fails, whatever the cause, is logged and recorded and answered 500, for
     # Stripe to retry; or it gets no answer, its worker killed.
     allowed_deliveries = {200, 500, DROPPED} if chaos else {200}
-    # Checkout: Stripe failing (502, 503, 504, README's failure table), the database (503).
+    # Checkout: Stripe failing (502, 503, 504, docs/operating.md's failure table), the database
+    # (503).
     allowed_checkouts = {200, 502, 503, 504, DROPPED} if chaos else {200}
     for label, samples, allowed in (
         ("webhook", traffic.webhook, allowed_deliveries),
