@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from billing_service import setting_rules as rules
 from billing_service.setting_rules import SettingsError
 
-ENVIRONMENTS = ("development", "production", "testing")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Only used when BILLING_ENV=development and JWT_SECRET_KEY is unset, so that a fresh clone runs.
 # Production refuses to start without a real secret.
@@ -167,27 +166,17 @@ class Settings(BaseSettings):
             raise SettingsError("Set JWT_PUBLIC_KEY or JWT_JWKS_URL, not both")
         return stripped
 
-    @field_validator(*INTEGERS, mode="before")
-    @classmethod
-    def _whole_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise SettingsError(
-                    f"{info.field_name} must be a whole number, not {value!r}"
-                ) from None
-        return value
-
-    @field_validator(*NUMBERS, mode="before")
+    @field_validator(*INTEGERS, *NUMBERS, mode="before")
     @classmethod
     def _number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise SettingsError(f"{info.field_name} must be a number, not {value!r}") from None
-        return value
+        if not isinstance(value, str):
+            return value
+        whole = info.field_name in INTEGERS
+        try:
+            return int(value) if whole else float(value)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise SettingsError(f"{info.field_name} must be {kind}, not {value!r}") from None
 
     @field_validator(*BOOLEANS, mode="before")
     @classmethod

@@ -30,6 +30,15 @@ def test_env_example_lists_every_variable_once():
     assert sorted(names) == sorted(Settings.model_fields)
 
 
+def test_env_example_comments_out_the_defaults():
+    """Uncommenting a variable that has a default changes nothing: its example is the default."""
+    commented = re.findall(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M)
+    for name, example in commented:
+        default = Settings.model_fields[name].default
+        if default is not None:
+            assert getattr(Settings.from_environ({name: example}), name) == default, name
+
+
 def test_env_example_is_a_valid_development_environment():
     values = {k: v for k, v in dotenv_values(ROOT / ".env.example").items() if v is not None}
     settings = Settings.from_environ(values, complete=True)
