@@ -65,39 +65,56 @@ class Settings(BaseSettings):
         None, "webhook signing secret `whsec_...` (several, comma-separated, while rolling it)"
     )
     JWT_SECRET_KEY: str | None = _var(
-        None, "HS256 token secret; production: required, 32+ bytes", "a placeholder in development"
+        None,
+        "HS256 token secret; production: required, 32+ bytes; unset with RS256",
+        "a placeholder in development",
     )
     JWT_PUBLIC_KEY: str | None = _var(
         None, "identity provider's RSA public key (PEM, `\\n` breaks)"
     )
-    JWT_JWKS_URL: str | None = _var(None, "identity provider's JWKS URL (https): RS256 tokens")
+    JWT_JWKS_URL: str | None = _var(
+        None, "identity provider's JWKS URL (https; http for localhost): RS256"
+    )
     JWT_AUDIENCE: str | None = _var(
         None, "`aud` tokens must carry (any of, comma-separated)", "none"
     )
     JWT_ISSUER: str | None = _var(None, "`iss` tokens must carry", "none")
     JWT_MAX_AGE_SECONDS: int = _var(86400, "tokens' `exp` at most this many seconds away")
-    JWT_ACCESS_TOKEN_EXPIRES_SECONDS: int = _var(900, "lifetime of tokens this service mints")
+    JWT_ACCESS_TOKEN_EXPIRES_SECONDS: int = _var(
+        900, "lifetime of tokens it mints; at most JWT_MAX_AGE_SECONDS"
+    )
     SUBSCRIPTION_SYNC_MODE: Literal["watermark", "refetch"] = _var(
         "watermark", "`refetch`: fetch the subscription from Stripe on every event"
     )
-    RATELIMIT_SESSIONS: str = _var("10 per minute", "checkout and portal sessions per user")
+    RATELIMIT_SESSIONS: str = _var(
+        "10 per minute", "checkout and portal sessions per user, e.g. `5/minute;50/day`"
+    )
     RATELIMIT_SYNC_CHECKOUT: str = _var("10 per minute", "`POST /sync-checkout` calls per user")
     RATELIMIT_STORAGE_URI: str = _var("memory://", "where limits are counted (`redis://host:6379`)")
     RATELIMIT_ENABLED: bool = _var(True, "session rate limits on or off")
     STRIPE_WEBHOOK_TOLERANCE: int = _var(300, "seconds a webhook signature stays valid")
-    EVENT_PAYLOAD_RETENTION_DAYS: int = _var(30, "days the event ledger keeps payloads")
-    STRIPE_TIMEOUT_SECONDS: float = _var(10.0, "timeout of one Stripe request, in seconds")
-    STRIPE_MAX_NETWORK_RETRIES: int = _var(2, "retries of a failed Stripe request")
-    STRIPE_REQUEST_DEADLINE_SECONDS: float = _var(
-        30.0, "seconds all Stripe calls of one request may take (then 504)"
+    EVENT_PAYLOAD_RETENTION_DAYS: int = _var(
+        30, "days the ledger keeps event payloads (`flask billing prune-events`)"
     )
-    PLANS_CACHE_SECONDS: float = _var(5.0, "seconds each worker caches the plans; 0: off")
+    STRIPE_TIMEOUT_SECONDS: float = _var(10.0, "timeout of one Stripe request, in seconds")
+    STRIPE_MAX_NETWORK_RETRIES: int = _var(
+        2, "retries of a failed Stripe request (same idempotency key)"
+    )
+    STRIPE_REQUEST_DEADLINE_SECONDS: float = _var(
+        30.0,
+        "seconds all Stripe calls of a request may take (then 504); 10 s under gunicorn's timeout",
+    )
+    PLANS_CACHE_SECONDS: float = _var(
+        5.0, "seconds each worker serves `GET /plans` from memory; `0`: no cache"
+    )
     FRONTEND_URL: str | None = _var(
         None,
-        "your frontend; required in production",
+        "your frontend (Checkout returns there); required in production",
         f"`{DEVELOPMENT_FRONTEND_URL}` outside production",
     )
-    CORS_ORIGINS: str | None = _var(None, "browser origins besides FRONTEND_URL's", "none")
+    CORS_ORIGINS: str | None = _var(
+        None, "browser origins allowed besides FRONTEND_URL's, comma-separated", "none"
+    )
     CHECKOUT_BILLING_ADDRESS_COLLECTION: Literal["auto", "required"] | None = _var(
         None, "`auto` or `required`: Checkout asks for a billing address", "Stripe's (`auto`)"
     )
@@ -109,12 +126,16 @@ class Settings(BaseSettings):
         None, "bearer token `GET /metrics` answers (16+ characters)", "none: off in production"
     )
     PROMETHEUS_MULTIPROC_DIR: str | None = _var(
-        None, "writable directory where gunicorn workers share metrics", "none: per process"
+        None, "empty, writable directory where gunicorn workers share metrics", "none: per process"
     )
     DATABASE_URL: str | None = _var(
-        None, "PostgreSQL or SQLite URL", "SQLite file `instance/billing.db`"
+        None,
+        "`postgresql://user:password@host:5432/name` or `sqlite:///path`",
+        "SQLite file `instance/billing.db`",
     )
-    STRIPE_API_BASE: str | None = _var(None, "points the Stripe SDK elsewhere", "Stripe's API")
+    STRIPE_API_BASE: str | None = _var(
+        None, "points the Stripe SDK elsewhere (a local double, stripe-mock)", "Stripe's API"
+    )
     MAX_CONTENT_LENGTH: int = _var(1024 * 1024, "largest request body, in bytes (413 above)")
     CHECKOUT_ALLOW_PROMOTION_CODES: bool = _var(False, "Checkout shows a promotion code field")
     CHECKOUT_AUTOMATIC_TAX: bool = _var(False, "Stripe Tax computes and adds tax")
