@@ -45,15 +45,18 @@ def test_two_slow_calls_in_one_request_end_as_504_by_the_deadline(
 ):
     """A first checkout creates the customer (slow, but within its own timeout), then the
     session: that call gets only what is left of the deadline, and is not retried past it."""
-    stripe_settings(**PATIENT_ATTEMPTS, STRIPE_REQUEST_DEADLINE_SECONDS=DEADLINE)
-    use_double.delay_next("POST", "/v1/customers", 0.6)
-    use_double.delay_next("POST", "/v1/checkout/sessions", 1.5)
+    # Between the two slow calls the checkout makes two quick ones (open sessions, current
+    # subscriptions): a deadline of 2 s leaves the session call time to start on a loaded machine.
+    deadline = 2 * DEADLINE
+    stripe_settings(**PATIENT_ATTEMPTS, STRIPE_REQUEST_DEADLINE_SECONDS=deadline)
+    use_double.delay_next("POST", "/v1/customers", 0.8)
+    use_double.delay_next("POST", "/v1/checkout/sessions", 3.0)
     headers = token_for("u1", email="u1@example.com")
     r, took = _timed(lambda: client.post(CHECKOUT, json={"price_id": PRO_PRICE}, headers=headers))
     assert (r.status_code, r.json) == (504, TIMED_OUT)
-    assert took < DEADLINE + SLACK
+    assert took < deadline + SLACK
     assert len(use_double.calls("POST", "/v1/checkout/sessions")) == 1  # no retry past it
-    time.sleep(1.0)  # the double finishes the slow session before the next test
+    time.sleep(2.0)  # the double finishes the slow session before the next test
 
 
 def test_a_hanging_stripe_is_504_by_the_deadline_despite_retries(
