@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from billing_service import repository
-from billing_service.stripe_objects import InvalidStripeObject
+from billing_service.stripe_api.objects import InvalidStripeObject
 
 log = logging.getLogger(__name__)
 

@@ -325,7 +325,7 @@ def test_every_ignored_event_keeps_its_reason_and_the_listing_shows_it(
 
 def test_a_long_reason_is_stored_truncated(send_event, database, monkeypatch):
     from billing_service import webhooks
-    from billing_service.outcome import ignored
+    from billing_service.webhooks.outcome import ignored
 
     monkeypatch.setitem(webhooks.HANDLERS, "customer.created", lambda event: ignored("é" * 600))
     event = make_event("customer.created", {"id": "cus_x", "object": "customer"}, created=T0)

@@ -18,7 +18,7 @@ import pytest
 from billing_service import create_app
 from billing_service.config import ConfigError
 from billing_service.errors import ApiError
-from billing_service.stripe_client import StripeApi
+from billing_service.stripe_api.client import StripeApi
 from tests.conftest import PRO_PRICE, STRIPE_KEY
 from tests.lifecycle import subscription
 from tests.served import ROOT, free_port, gunicorn, service_env

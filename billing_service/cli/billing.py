@@ -9,15 +9,15 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from billing_service import repository
+from billing_service.cli.dev_events import TRIGGERABLE, build_events, deliver
 from billing_service.config import webhook_secrets
-from billing_service.dev_events import TRIGGERABLE, build_events, deliver
 from billing_service.errors import ApiError
-from billing_service.outcome import Outcome
-from billing_service.replay import ReplayFailed, UnknownEvent, replay_event, replay_missed
 from billing_service.repository import events, subscriptions, users
-from billing_service.resync import resync_user
-from billing_service.stripe_client import stripe_api
-from billing_service.subscription_sync import UnknownPrice
+from billing_service.stripe_api.client import stripe_api
+from billing_service.subscriptions.resync import resync_user
+from billing_service.subscriptions.sync import UnknownPrice
+from billing_service.webhooks.outcome import Outcome
+from billing_service.webhooks.replay import ReplayFailed, UnknownEvent, replay_event, replay_missed
 
 billing_cli = AppGroup(
     "billing",

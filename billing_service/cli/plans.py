@@ -8,12 +8,12 @@ import click
 from flask.cli import with_appcontext
 
 from billing_service import repository
-from billing_service.billing import plan_cache
 from billing_service.errors import ApiError
-from billing_service.plan_catalogue import CatalogueError, default_catalogue_path, read_catalogue
+from billing_service.plans import cache as plan_cache
+from billing_service.plans.catalogue import CatalogueError, default_catalogue_path, read_catalogue
+from billing_service.plans.from_stripe import catalogue_from_prices
 from billing_service.repository import plans
-from billing_service.stripe_catalogue import catalogue_from_prices
-from billing_service.stripe_client import stripe_api
+from billing_service.stripe_api.client import stripe_api
 
 
 @click.command("seed-plans", short_help="Upsert the plan catalogue from a JSON file or Stripe.")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from billing_service.stripe_objects import InvalidStripeObject, timestamp
+from billing_service.stripe_api.objects import InvalidStripeObject, timestamp
 
 
 class MalformedEvent(ValueError):

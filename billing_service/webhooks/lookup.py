@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from billing_service.customers import proven_customer_of
 from billing_service.models import User
 from billing_service.repository import subscriptions, users
-from billing_service.stripe_objects import SubscriptionSnapshot, object_id
+from billing_service.stripe_api.objects import SubscriptionSnapshot, object_id
+from billing_service.subscriptions.customers import proven_customer_of
 from billing_service.webhooks.event import WebhookEvent
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from flask import current_app
 from billing_service import metrics, repository
 from billing_service.config import key_is_live, webhook_secrets
 from billing_service.errors import ApiError
-from billing_service.outcome import Handled, Outcome, ignored
 from billing_service.repository import events
-from billing_service.stripe_objects import InvalidStripeObject
+from billing_service.stripe_api.objects import InvalidStripeObject
 from billing_service.webhooks import HANDLERS
 from billing_service.webhooks.event import MalformedEvent, WebhookEvent
+from billing_service.webhooks.outcome import Handled, Outcome, ignored
 
 log = logging.getLogger(__name__)
 

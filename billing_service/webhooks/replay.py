@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing_service.outcome import Handled, Outcome
 from billing_service.repository import events
-from billing_service.stripe_client import stripe_api
+from billing_service.stripe_api.client import stripe_api
 from billing_service.webhooks.event import WebhookEvent
+from billing_service.webhooks.outcome import Handled, Outcome
 from billing_service.webhooks.receiver import EventFailed, process_event
 
 

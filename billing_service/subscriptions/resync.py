@@ -1,6 +1,6 @@
 """Correcting stored subscription state from Stripe (``flask billing resync``, the success page).
 
-Safe while webhooks flow: everything goes through ``subscription_sync`` under the same row locks
+Safe while webhooks flow: everything goes through ``subscriptions.sync`` under the same row locks
 and watermarks as the webhook, dated by the moment Stripe was asked.
 """
 
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billing_service import repository, subscription_sync
+from billing_service import repository
 from billing_service.models import User
 from billing_service.repository import users
-from billing_service.stripe_client import stripe_api
-from billing_service.stripe_objects import SubscriptionSnapshot
-from billing_service.subscription_sync import Observation
+from billing_service.stripe_api.client import stripe_api
+from billing_service.stripe_api.objects import SubscriptionSnapshot
+from billing_service.subscriptions import sync
+from billing_service.subscriptions.sync import Observation
 
 SUMMARY = (
     "stripe_subscription_id",
@@ -37,9 +38,9 @@ def resync_user(user_id: str) -> list[str]:
         for subscription in stripe_api().customer_subscriptions(user.stripe_customer_id):
             snapshot = SubscriptionSnapshot.from_stripe(subscription)
             observation = Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
-            subscription_sync.apply(user, observation)
+            sync.apply(user, observation)
         # Also repairs a summary that disagrees with stored subscriptions (or a changed catalogue).
-        subscription_sync.show_current_subscription(user)
+        sync.show_current_subscription(user)
         after = summary(user)
         repository.commit()
     except BaseException:
@@ -50,7 +51,7 @@ def resync_user(user_id: str) -> list[str]:
 
 def apply_fetched_subscription(user: User, subscription_id: str) -> str:
     """Store one subscription as Stripe has it now (the checkout success page)."""
-    return subscription_sync.apply(user, subscription_sync.fetched(subscription_id))
+    return sync.apply(user, sync.fetched(subscription_id))
 
 
 def summary(user: User) -> dict[str, object]:

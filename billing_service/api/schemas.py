@@ -7,9 +7,9 @@ OpenAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 # Stripe ids are letters, digits and underscores; anything else (a NUL byte, which PostgreSQL
 # cannot even store) is refused as invalid rather than looked up.
@@ -45,34 +45,7 @@ class SubscriptionResponse(BaseModel):
     cancel_at_period_end: bool
 
 
-class WebhookResponse(BaseModel):
-    received: Literal[True]
-    outcome: Literal["processed", "ignored", "duplicate"]
-
-
 class ErrorResponse(BaseModel):
     """Every error, whatever the status."""
 
     detail: str
-
-
-class HealthResponse(BaseModel):
-    status: Literal["ok"]
-
-
-class ReadinessResponse(BaseModel):
-    status: Literal["ready"] | None = None
-    detail: str | None = None
-    checks: dict[str, str] = Field(description="'ok', or what is wrong, per dependency")
-
-
-class PlanResponse(BaseModel):
-    id: str
-    name: str
-    tier: str
-    price_id: str | None
-    amount: int
-    currency: str
-    interval: str | None
-    features: list[str]
-    trial_days: int | None

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from flask_jwt_extended import jwt_required
 
 from billing_service import repository
-from billing_service.billing import bp, urls
-from billing_service.billing.checkout import start_checkout
-from billing_service.billing.checkout_return import sync_checkout
-from billing_service.billing.current_user import current_user
-from billing_service.billing.openapi import openapi_document
-from billing_service.billing.plan_cache import active_plans
-from billing_service.billing.rate_limits import sessions_per_user, sync_checkouts_per_user
-from billing_service.billing.request_body import parse_body
-from billing_service.billing.schemas import (
+from billing_service.api import bp
+from billing_service.api.current_user import current_user
+from billing_service.api.openapi import openapi_document
+from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_per_user
+from billing_service.api.request_body import parse_body
+from billing_service.api.schemas import (
     CheckoutRequest,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
-    WebhookResponse,
 )
 from billing_service.errors import ApiError
 from billing_service.models import User
-from billing_service.stripe_client import stripe_api
-from billing_service.webhooks.receiver import receive_webhook
+from billing_service.plans.cache import active_plans
+from billing_service.stripe_api.client import stripe_api
+from billing_service.subscriptions import urls
+from billing_service.subscriptions.checkout import start_checkout
+from billing_service.subscriptions.checkout_return import sync_checkout
 
 
 @bp.post("/create-checkout-session")
@@ -76,14 +75,6 @@ def _subscription_of(user: User) -> dict[str, object]:
 @bp.get("/plans")
 def list_plans():
     return active_plans()
-
-
-@bp.post("/webhook")
-def webhook():
-    handled = receive_webhook(
-        request.get_data(), request.headers.get("Stripe-Signature"), request.mimetype
-    )
-    return WebhookResponse(received=True, outcome=handled.outcome.value).model_dump()
 
 
 @bp.get("/openapi.json")

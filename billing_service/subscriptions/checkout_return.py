@@ -6,15 +6,15 @@ import logging
 from typing import Any
 
 from billing_service import repository
-from billing_service.customers import proven_customer_of
 from billing_service.errors import ApiError
 from billing_service.models import User
 from billing_service.repository import users
-from billing_service.resync import apply_fetched_subscription
-from billing_service.stripe_client import stripe_api
-from billing_service.stripe_objects import object_id
-from billing_service.subscription_sync import UnknownPrice
-from billing_service.user_references import named_user_id
+from billing_service.stripe_api.client import stripe_api
+from billing_service.stripe_api.objects import object_id
+from billing_service.stripe_api.user_references import named_user_id
+from billing_service.subscriptions.customers import proven_customer_of
+from billing_service.subscriptions.resync import apply_fetched_subscription
+from billing_service.subscriptions.sync import UnknownPrice
 
 log = logging.getLogger(__name__)
 

@@ -45,11 +45,11 @@ from typing import Any
 from flask import current_app
 
 from billing_service.models import Subscription, User
-from billing_service.outcome import PROCESSED, Handled, ignored
 from billing_service.repository import plans, subscriptions, users
-from billing_service.stripe_client import stripe_api
-from billing_service.stripe_objects import SubscriptionSnapshot
-from billing_service.subscriptions import LIVE_STATUSES, PAID_STATUSES, tier_for
+from billing_service.stripe_api.client import stripe_api
+from billing_service.stripe_api.objects import SubscriptionSnapshot
+from billing_service.subscriptions.statuses import LIVE_STATUSES, PAID_STATUSES, tier_for
+from billing_service.webhooks.outcome import PROCESSED, Handled, ignored
 
 log = logging.getLogger(__name__)
 

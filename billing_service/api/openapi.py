@@ -11,17 +11,16 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from billing_service.billing.schemas import (
+from billing_service.api.schemas import (
     CheckoutRequest,
     ErrorResponse,
-    HealthResponse,
-    PlanResponse,
-    ReadinessResponse,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
-    WebhookResponse,
 )
+from billing_service.plans.cache import PlanResponse
+from billing_service.web.health import HealthResponse, ReadinessResponse
+from billing_service.webhooks.views import WebhookResponse
 
 Responses = dict[int, tuple[str, type[BaseModel] | list[type[BaseModel]]]]
 

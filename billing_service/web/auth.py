@@ -11,8 +11,8 @@ from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config as jwt_config
 
 from billing_service.errors import error_response
-from billing_service.jwks import COOLDOWN_SECONDS, JwksKeys, SigningKeysUnavailable
-from billing_service.token_rules import check_lifetime, check_not_refresh, check_user_claims
+from billing_service.web.jwks import COOLDOWN_SECONDS, JwksKeys, SigningKeysUnavailable
+from billing_service.web.token_rules import check_lifetime, check_not_refresh, check_user_claims
 
 
 def init_app(app: Flask, jwt: JWTManager) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import stripe
 
 from billing_service.models import Subscription, User
-from billing_service.user_references import user_metadata
+from billing_service.stripe_api.user_references import user_metadata
 
 TRIGGERABLE = (
     "customer.subscription.created",

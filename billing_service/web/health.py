@@ -10,16 +10,27 @@ from __future__ import annotations
 import ast
 import contextlib
 from pathlib import Path
+from typing import Literal
 
 from flask import Blueprint, current_app
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_service import MIGRATIONS_DIR
-from billing_service.billing.schemas import HealthResponse, ReadinessResponse
 from billing_service.extensions import db
 
 bp = Blueprint("health", __name__)
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessResponse(BaseModel):
+    status: Literal["ready"] | None = None
+    detail: str | None = None
+    checks: dict[str, str] = Field(description="'ok', or what is wrong, per dependency")
 
 
 @bp.get("/healthz")

@@ -21,7 +21,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from billing_service.errors import ApiError
-from billing_service.token_rules import TokenRefused
+from billing_service.web.token_rules import TokenRefused
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,17 @@ from flask import current_app
 
 from billing_service.errors import ApiError
 from billing_service.metrics import measured_stripe_calls
-from billing_service.stripe_deadline import (
+from billing_service.stripe_api.deadline import (
     DeadlineRequestsClient,
     TimeLeft,
     no_deadline,
     request_time_left,
 )
-from billing_service.user_references import idempotency_key, stripe_reference, user_metadata
+from billing_service.stripe_api.user_references import (
+    idempotency_key,
+    stripe_reference,
+    user_metadata,
+)
 
 if TYPE_CHECKING:
     # Types only: stripe.params is ~1.5 MB of TypedDicts per worker, never needed at run time.

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 
 from billing_service.repository import users
-from billing_service.stripe_client import stripe_api
-from billing_service.user_references import metadata_user_id
+from billing_service.stripe_api.client import stripe_api
+from billing_service.stripe_api.user_references import metadata_user_id
 
 log = logging.getLogger(__name__)
 

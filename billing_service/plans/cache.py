@@ -21,11 +21,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from pydantic import BaseModel
 
-from billing_service.billing.schemas import PlanResponse
 from billing_service.repository import plans
 
 _EXTENSION_KEY = "plan_cache"
+
+
+class PlanResponse(BaseModel):
+    """A plan as the pricing page (``GET /plans``) shows it."""
+
+    id: str
+    name: str
+    tier: str
+    price_id: str | None
+    amount: int
+    currency: str
+    interval: str | None
+    features: list[str]
+    trial_days: int | None
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from billing_service.models import Plan
-from billing_service.plan_catalogue import (
+from billing_service.plans.catalogue import (
     CatalogueError,
     default_catalogue_path,
     read_catalogue,
     validate_catalogue,
 )
-from billing_service.subscriptions import FREE_TIER
+from billing_service.subscriptions.statuses import FREE_TIER
 
 SOURCE = "Stripe prices"
 _PLAN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -17,7 +17,7 @@ Nobody is billed twice:
   current subscriptions under the same lock, and a live one is applied at once and answered 409.
 
 What remains (a subscription made in the Dashboard between that question and the new session's
-payment) is caught where it lands: ``subscription_sync`` keeps the second live subscription,
+payment) is caught where it lands: ``subscriptions.sync`` keeps the second live subscription,
 logs it at ERROR, and ``flask billing duplicates`` lists it.
 """
 
@@ -28,15 +28,16 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from billing_service import repository, subscription_sync
-from billing_service.billing import plan_cache, urls
+from billing_service import repository
 from billing_service.errors import ApiError
 from billing_service.models import User
+from billing_service.plans import cache as plan_cache
 from billing_service.repository import subscriptions, users
-from billing_service.stripe_client import CheckoutOptions, stripe_api
-from billing_service.stripe_objects import SubscriptionSnapshot
-from billing_service.subscription_sync import Observation, UnknownPrice
-from billing_service.subscriptions import SUBSCRIBED_STATUSES
+from billing_service.stripe_api.client import CheckoutOptions, stripe_api
+from billing_service.stripe_api.objects import SubscriptionSnapshot
+from billing_service.subscriptions import sync, urls
+from billing_service.subscriptions.statuses import SUBSCRIBED_STATUSES
+from billing_service.subscriptions.sync import Observation, UnknownPrice
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
     for snapshot in live:
         observation = Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
         try:
-            subscription_sync.apply(user, observation)
+            sync.apply(user, observation)
         except UnknownPrice:
             # Refused all the same: the user pays for it, whatever our catalogue says.
             log.error("Subscription %s of user %s is on a price in no plan", snapshot.id, user.id)
