@@ -37,8 +37,7 @@ def create_app(
     from billing_service import models  # noqa: F401 (tables)
     from billing_service.api import bp as billing_bp
     from billing_service.errors import register_error_handlers
-    from billing_service.extensions import configure_sqlite, db, jwt, limiter
-    from billing_service.stripe_api import deadline as stripe_deadline
+    from billing_service.extensions import configure_sqlite, db, init_stripe, jwt, limiter
     from billing_service.web import auth, cors, metrics_view, request_log, request_size
     from billing_service.web.health import bp as health_bp
     from billing_service.webhooks.views import bp as webhooks_bp
@@ -64,7 +63,7 @@ def create_app(
     auth.init_app(app, jwt)
     register_error_handlers(app)
     request_log.init_app(app)
-    stripe_deadline.init_app(app)
+    init_stripe(app)
     request_size.init_app(app)
     cors.init_app(app)
     app.register_blueprint(billing_bp)

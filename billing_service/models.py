@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from billing_service.extensions import db
-from billing_service.subscriptions.statuses import STATUSES
+from billing_service.statuses import STATUSES
 
 
 def utcnow() -> datetime:

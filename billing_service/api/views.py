@@ -17,13 +17,11 @@ from billing_service.api.schemas import (
     SyncCheckoutRequest,
     UrlResponse,
 )
-from billing_service.errors import ApiError
 from billing_service.models import User
 from billing_service.plans.cache import active_plans
-from billing_service.stripe_api.client import stripe_api
-from billing_service.subscriptions import urls
 from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import sync_checkout
+from billing_service.subscriptions.portal import open_portal
 
 
 @bp.post("/create-checkout-session")
@@ -42,12 +40,7 @@ def create_checkout_session():
 @jwt_required()
 @sessions_per_user
 def create_portal_session():
-    user = current_user()
-    if user.stripe_customer_id is None:
-        raise ApiError(400, "No billing account found")
-    url = stripe_api().create_portal_session(
-        customer_id=user.stripe_customer_id, return_url=urls.dashboard()
-    )
+    url = open_portal(current_user())
     return UrlResponse(url=url).model_dump()
 
 

@@ -30,7 +30,7 @@ from billing_service.plans.catalogue import (
     read_catalogue,
     validate_catalogue,
 )
-from billing_service.subscriptions.statuses import FREE_TIER
+from billing_service.statuses import FREE_TIER
 
 SOURCE = "Stripe prices"
 _PLAN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

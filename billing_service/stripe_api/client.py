@@ -1,30 +1,24 @@
 """A thin wrapper over ``stripe.StripeClient``: only the calls we make, typed in and out.
 
 No module-level ``stripe.api_key``: each app holds its own client, built from its config, so two
-apps (or tests) in one process never share credentials.
+apps (or tests) in one process never share credentials (``extensions.stripe_api``). Nothing here
+knows of Flask or HTTP: failures are ``stripe_api.errors``, which ``errors.py`` answers.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import requests
 import stripe
-from flask import current_app
 
-from billing_service.errors import ApiError
-from billing_service.metrics import measured_stripe_calls
-from billing_service.stripe_api.deadline import (
-    DeadlineRequestsClient,
-    TimeLeft,
-    no_deadline,
-    request_time_left,
-)
+from billing_service.stripe_api.calls import answered as _answered
+from billing_service.stripe_api.calls import calling_stripe as _calling_stripe
+from billing_service.stripe_api.deadline import DeadlineRequestsClient, TimeLeft, no_deadline
+from billing_service.stripe_api.errors import StripeRefused
 from billing_service.stripe_api.user_references import (
     idempotency_key,
     stripe_reference,
@@ -37,8 +31,6 @@ if TYPE_CHECKING:
     from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
 log = logging.getLogger(__name__)
-
-Resource = TypeVar("Resource")
 
 
 @dataclass(frozen=True)
@@ -138,7 +130,8 @@ class StripeApi:
             session = _answered(
                 "create checkout session", self._client.v1.checkout.sessions.create(params=params)
             )
-        assert session.url is not None  # always set for hosted Checkout
+        if session.url is None:  # always set for hosted Checkout
+            raise StripeRefused()
         return session.url
 
     def open_checkout_session_ids(self, customer_id: str) -> list[str]:
@@ -184,7 +177,7 @@ class StripeApi:
             )
             if session.status == "open":
                 log.error("Stripe refused to expire checkout session %s, still open", session_id)
-                raise ApiError(502, "Stripe could not complete the request")
+                raise StripeRefused()
             return session.status or "expired"
 
     def customer_metadata(self, customer_id: str) -> dict[str, str] | None:
@@ -295,72 +288,3 @@ class StripeApi:
                 ),
             )
         return [item.price.id for item in items.data if item.price is not None]
-
-
-@measured_stripe_calls  # counted and timed by operation and outcome, for /metrics
-@contextmanager
-def _calling_stripe(action: str) -> Iterator[None]:
-    """Turn Stripe's failures into API errors a client can act on; log Stripe's request id."""
-    try:
-        yield
-    except stripe.APIConnectionError as error:
-        if isinstance(error.__cause__, requests.exceptions.Timeout):
-            log.warning("Stripe timed out during %s", action)
-            raise ApiError(504, "Stripe did not answer in time; try again shortly") from error
-        log.warning("Stripe unreachable during %s: %s", action, type(error).__name__)
-        raise ApiError(503, "Stripe is unavailable; try again shortly") from error
-    except stripe.RateLimitError as error:
-        log.warning(
-            "Stripe unavailable during %s: %s (request %s)",
-            action,
-            type(error).__name__,
-            error.request_id,
-            extra={"stripe_action": action, "stripe_request_id": error.request_id},
-        )
-        raise ApiError(503, "Stripe is unavailable; try again shortly") from error
-    except stripe.StripeError as error:
-        log.error(
-            "Stripe refused %s: %s %s (request %s)",
-            action,
-            error.http_status,
-            error.code or type(error).__name__,
-            error.request_id,
-            extra={
-                "stripe_action": action,
-                "stripe_status": error.http_status,
-                "stripe_request_id": error.request_id,
-            },
-        )
-        raise ApiError(502, "Stripe could not complete the request") from error
-
-
-def _answered(action: str, resource: Resource) -> Resource:
-    """Log Stripe's request id for a call that succeeded: the id Stripe support and the
-    dashboard's request log find the call by. Paged lists log their first page."""
-    response = getattr(resource, "last_response", None)
-    request_id = getattr(response, "request_id", None)
-    log.info(
-        "Stripe %s: ok (request %s)",
-        action,
-        request_id,
-        extra={"stripe_action": action, "stripe_request_id": request_id},
-    )
-    return resource
-
-
-def stripe_api() -> StripeApi:
-    """The app's Stripe client, created on first use; 503 when no key is configured."""
-    api = current_app.extensions.get("stripe_api")
-    if api is None:
-        secret_key = current_app.config.get("STRIPE_SECRET_KEY")
-        if not secret_key:
-            raise ApiError(503, "Stripe is not configured: set STRIPE_SECRET_KEY")
-        api = StripeApi(
-            secret_key,
-            api_base=current_app.config.get("STRIPE_API_BASE"),
-            timeout_seconds=current_app.config["STRIPE_TIMEOUT_SECONDS"],
-            max_network_retries=current_app.config["STRIPE_MAX_NETWORK_RETRIES"],
-            time_left=request_time_left,
-        )
-        current_app.extensions["stripe_api"] = api
-    return api

@@ -7,18 +7,19 @@ whatever Stripe finished meanwhile is left behind. So each request gets one dead
 starts: every attempt's connect and read timeouts are cut to the time left, the SDK does not
 retry (nor back off) past it, and once it has passed Stripe is not called again: the request
 answers 504. Commands (no request) have no deadline, only the per-attempt timeout.
+
+The deadline itself is the app's (``extensions.stripe_api`` sets it per request); this module only
+obeys the ``time_left`` it is given.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 import stripe
-from flask import Flask, current_app, g, has_request_context
 from urllib3.util import Timeout
 
 log = logging.getLogger(__name__)
@@ -29,22 +30,6 @@ TimeLeft = Callable[[], "float | None"]
 class DeadlinePassed(requests.exceptions.Timeout):
     """The request's Stripe deadline has passed: no attempt is made. A timeout, so the Stripe
     wrapper answers it as one (504)."""
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(_start_deadline)
-
-
-def _start_deadline() -> None:
-    g.stripe_deadline = time.monotonic() + current_app.config["STRIPE_REQUEST_DEADLINE_SECONDS"]
-
-
-def request_time_left() -> float | None:
-    """Seconds left for Stripe calls in the current request; None outside a request."""
-    if not has_request_context():
-        return None
-    deadline = g.get("stripe_deadline")
-    return None if deadline is None else deadline - time.monotonic()
 
 
 def no_deadline() -> float | None:

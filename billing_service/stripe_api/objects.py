@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from billing_service.statuses import status_from_stripe
 from billing_service.stripe_api.user_references import metadata_user_id
-from billing_service.subscriptions.statuses import status_from_stripe
 
 
 def object_id(value: object) -> str | None:

@@ -29,14 +29,15 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from billing_service import repository
-from billing_service.errors import ApiError
+from billing_service.extensions import stripe_api
 from billing_service.models import User
 from billing_service.plans import cache as plan_cache
 from billing_service.repository import subscriptions, users
-from billing_service.stripe_api.client import CheckoutOptions, stripe_api
+from billing_service.statuses import SUBSCRIBED_STATUSES
+from billing_service.stripe_api.client import CheckoutOptions
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions import sync, urls
-from billing_service.subscriptions.statuses import SUBSCRIBED_STATUSES
+from billing_service.subscriptions.errors import AlreadySubscribed, EmailRequired, PriceNotOffered
 from billing_service.subscriptions.sync import Observation, UnknownPrice
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def start_checkout(user: User, price_id: str) -> str:
     """Create a Checkout Session for ``price_id``; returns the URL to send the user to."""
     plan = plan_cache.offered_plan(price_id)
     if plan is None:
-        raise ApiError(400, "Unknown price_id")
+        raise PriceNotOffered()
     # Answered before any lock or Stripe call; checked again under the lock below.
     _refuse_if_subscribed(user.subscription_status)
     user_id = user.id
@@ -101,7 +102,7 @@ def _refuse_if_subscribed(status: str) -> None:
             status,
             f"You already have a {status} subscription; change or cancel it {_PORTAL}",
         )
-        raise ApiError(409, detail)
+        raise AlreadySubscribed(detail)
 
 
 def _expire_open_sessions(customer_id: str) -> None:
@@ -115,7 +116,7 @@ def _expire_open_sessions(customer_id: str) -> None:
                 session_id,
                 customer_id,
             )
-            raise ApiError(409, _JUST_SUBSCRIBED)
+            raise AlreadySubscribed(_JUST_SUBSCRIBED)
 
 
 def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
@@ -139,7 +140,7 @@ def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
             log.error("Subscription %s of user %s is on a price in no plan", snapshot.id, user.id)
     repository.commit()
     log.info("Checkout refused: customer %s already has %s at Stripe", customer_id, live[0].id)
-    raise ApiError(409, _JUST_SUBSCRIBED)
+    raise AlreadySubscribed(_JUST_SUBSCRIBED)
 
 
 def checkout_options(trial_days: int | None) -> CheckoutOptions:
@@ -177,11 +178,7 @@ def ensure_customer(user_id: str) -> str:
     try:
         if user.stripe_customer_id is None:
             if not user.email:
-                raise ApiError(
-                    400,
-                    "An email address is required to start a checkout: the access token "
-                    "needs an 'email' claim (or set one with 'flask users create')",
-                )
+                raise EmailRequired()
             customer_id = stripe_api().create_customer(
                 user_id=user.id, email=user.email, name=user.name
             )

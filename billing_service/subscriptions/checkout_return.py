@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 from billing_service import repository
-from billing_service.errors import ApiError
+from billing_service.extensions import stripe_api
 from billing_service.models import User
 from billing_service.repository import users
-from billing_service.stripe_api.client import stripe_api
 from billing_service.stripe_api.objects import object_id
 from billing_service.stripe_api.user_references import named_user_id
 from billing_service.subscriptions.customers import proven_customer_of
+from billing_service.subscriptions.errors import CheckoutSessionNotFound, CheckoutSessionUnusable
 from billing_service.subscriptions.resync import apply_fetched_subscription
 from billing_service.subscriptions.sync import UnknownPrice
 
@@ -28,15 +28,15 @@ def sync_checkout(user: User, session_id: str) -> None:
     """
     session = stripe_api().retrieve_checkout_session(session_id)
     if session is None:
-        raise ApiError(404, "Checkout session not found")
+        raise CheckoutSessionNotFound()
     customer_id = object_id(session.get("customer"))
     if not _own(user, session, customer_id):
-        raise ApiError(404, "Checkout session not found")
+        raise CheckoutSessionNotFound()
     subscription_id = object_id(session.get("subscription"))
     if session.get("mode") != "subscription" or subscription_id is None:
-        raise ApiError(409, "This checkout session did not start a subscription")
+        raise CheckoutSessionUnusable("This checkout session did not start a subscription")
     if session.get("status") != "complete":
-        raise ApiError(409, "This checkout session is not complete")
+        raise CheckoutSessionUnusable("This checkout session is not complete")
     user = users.lock(user.id)
     try:
         if user.stripe_customer_id is None and customer_id:
@@ -46,11 +46,7 @@ def sync_checkout(user: User, session_id: str) -> None:
     except UnknownPrice as error:
         repository.rollback()
         log.error("Checkout session %s not applied: %s", session_id, error)
-        raise ApiError(
-            500,
-            "Your subscription's plan is not set up in this service yet; it shows as soon as "
-            "it is, and nothing is lost",
-        ) from None
+        raise
     except BaseException:
         repository.rollback_after_failure()
         raise

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 
+from billing_service.extensions import stripe_api
 from billing_service.repository import users
-from billing_service.stripe_api.client import stripe_api
 from billing_service.stripe_api.user_references import metadata_user_id
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from billing_service import repository
+from billing_service.extensions import stripe_api
 from billing_service.models import User
 from billing_service.repository import users
-from billing_service.stripe_api.client import stripe_api
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions import sync
 from billing_service.subscriptions.sync import Observation

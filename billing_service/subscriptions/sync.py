@@ -44,12 +44,12 @@ from typing import Any
 
 from flask import current_app
 
+from billing_service.extensions import stripe_api
 from billing_service.models import Subscription, User
 from billing_service.repository import plans, subscriptions, users
-from billing_service.stripe_api.client import stripe_api
+from billing_service.statuses import LIVE_STATUSES, PAID_STATUSES, tier_for
 from billing_service.stripe_api.objects import SubscriptionSnapshot
-from billing_service.subscriptions.statuses import LIVE_STATUSES, PAID_STATUSES, tier_for
-from billing_service.webhooks.outcome import PROCESSED, Handled, ignored
+from billing_service.subscriptions.outcome import PROCESSED, Handled, ignored
 
 log = logging.getLogger(__name__)
 

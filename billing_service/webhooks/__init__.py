@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks import (
     checkout_session_async_payment_failed,
     checkout_session_async_payment_succeeded,
@@ -22,7 +23,6 @@ from billing_service.webhooks import (
     invoice_payment_failed,
 )
 from billing_service.webhooks.event import WebhookEvent
-from billing_service.webhooks.outcome import Handled
 
 Handler = Callable[[WebhookEvent], Handled]
 

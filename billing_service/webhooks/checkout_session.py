@@ -7,17 +7,17 @@ from typing import Any
 
 from flask import current_app
 
+from billing_service.extensions import stripe_api
 from billing_service.models import User
 from billing_service.repository import plans, users
-from billing_service.stripe_api.client import stripe_api
 from billing_service.stripe_api.objects import object_id
 from billing_service.stripe_api.user_references import named_user_id
 from billing_service.subscriptions import sync
 from billing_service.subscriptions.customers import proven_customer_of
+from billing_service.subscriptions.outcome import Handled, ignored
 from billing_service.subscriptions.sync import Observation, UnknownPrice
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_customer
-from billing_service.webhooks.outcome import Handled, ignored
 
 log = logging.getLogger(__name__)
 

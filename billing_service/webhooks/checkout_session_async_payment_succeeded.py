@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks.checkout_session import apply_checkout_session
 from billing_service.webhooks.event import WebhookEvent
-from billing_service.webhooks.outcome import Handled
 
 
 def handle(event: WebhookEvent) -> Handled:

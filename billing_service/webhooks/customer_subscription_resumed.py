@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks.event import WebhookEvent
-from billing_service.webhooks.outcome import Handled
 from billing_service.webhooks.subscription_payload import apply_subscription_payload
 
 

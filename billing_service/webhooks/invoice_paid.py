@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.invoice_status import apply_invoice_status
-from billing_service.webhooks.outcome import Handled
 
 BEHIND = frozenset({"past_due", "unpaid", "incomplete"})
 

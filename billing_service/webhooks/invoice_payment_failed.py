@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.invoice_status import apply_invoice_status
-from billing_service.webhooks.outcome import Handled
 
 # Only a live subscription falls past due; a first invoice that fails leaves the subscription
 # incomplete, which customer.subscription.updated reports.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from billing_service.stripe_api.objects import invoice_subscription_id
 from billing_service.subscriptions import sync
+from billing_service.subscriptions.outcome import Handled, ignored
 from billing_service.subscriptions.sync import Observation
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_subscription
-from billing_service.webhooks.outcome import Handled, ignored
 
 
 def apply_invoice_status(

@@ -12,22 +12,20 @@ from flask import current_app
 
 from billing_service import metrics, repository
 from billing_service.config import key_is_live, webhook_secrets
-from billing_service.errors import ApiError
 from billing_service.repository import events
+from billing_service.stripe_api.errors import StripeFailure
 from billing_service.stripe_api.objects import InvalidStripeObject
+from billing_service.subscriptions.outcome import Handled, Outcome, ignored
 from billing_service.webhooks import HANDLERS
+from billing_service.webhooks.errors import (
+    DeliveryRefused,
+    EventFailed,
+    NotJson,
+    WebhookNotConfigured,
+)
 from billing_service.webhooks.event import MalformedEvent, WebhookEvent
-from billing_service.webhooks.outcome import Handled, Outcome, ignored
 
 log = logging.getLogger(__name__)
-
-
-class EventFailed(ApiError):
-    """Processing failed and was rolled back; ``error`` says why, as the ledger's last error."""
-
-    def __init__(self, error: str):
-        super().__init__(500, "Event processing failed; Stripe will retry")
-        self.error = error
 
 
 def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> Handled:
@@ -46,28 +44,28 @@ def verify_event(payload: bytes, signature: str | None, mimetype: str) -> Webhoo
     """The event in ``payload``, once its ``Stripe-Signature`` proves Stripe sent it, recently."""
     secrets = webhook_secrets(current_app.config)
     if not secrets:
-        raise ApiError(503, "Stripe is not configured: set STRIPE_WEBHOOK_SECRET")
+        raise WebhookNotConfigured()
     if mimetype != "application/json":
-        raise ApiError(415, "Content-Type must be application/json")
+        raise NotJson()
     if not signature:
-        raise ApiError(400, "Missing Stripe-Signature header")
+        raise DeliveryRefused("Missing Stripe-Signature header")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "Invalid Stripe signature") from None
+        raise DeliveryRefused("Invalid Stripe signature") from None
     tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE"]
     if _signed_in_the_future(signature, tolerance) or not any(
         _signed_with(text, signature, secret, tolerance) for secret in secrets
     ):
-        raise ApiError(400, "Invalid Stripe signature")
+        raise DeliveryRefused("Invalid Stripe signature")
     try:
         event = WebhookEvent.from_payload(json.loads(text))
     except (ValueError, RecursionError, MalformedEvent):
-        raise ApiError(400, "Invalid payload: not a Stripe event") from None
+        raise DeliveryRefused("Invalid payload: not a Stripe event") from None
     # Stripe creates an event before it signs a delivery of it: one from the future is forged
     # (with a leaked secret), and would outrank every real event's watermark.
     if event.created.timestamp() > time.time() + tolerance:
-        raise ApiError(400, "Invalid payload: not a Stripe event")
+        raise DeliveryRefused("Invalid payload: not a Stripe event")
     return event
 
 
@@ -129,7 +127,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
             error,
             extra=_fields(event, "refused"),
         )
-        raise ApiError(400, "Invalid payload: not a Stripe event") from None
+        raise DeliveryRefused("Invalid payload: not a Stripe event") from None
     except Exception as error:
         repository.rollback_after_failure()
         described = f"{type(error).__name__}: {error}"
@@ -189,7 +187,7 @@ def _log_failure(event: WebhookEvent, error: Exception, described: str, *, again
             extra=fields,
         )
         log.debug("Replay of Stripe event %s failed", event.id, exc_info=True)
-    elif isinstance(error, ApiError):
+    elif isinstance(error, StripeFailure):
         # Stripe unavailable or refusing: an outage, not a bug; the traceback would be noise.
         log.warning(
             "Stripe event %s (%s) failed; Stripe will retry it: %s",

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from billing_service.extensions import stripe_api
 from billing_service.repository import events
-from billing_service.stripe_api.client import stripe_api
+from billing_service.subscriptions.outcome import Handled, Outcome
+from billing_service.webhooks.errors import EventFailed
 from billing_service.webhooks.event import WebhookEvent
-from billing_service.webhooks.outcome import Handled, Outcome
-from billing_service.webhooks.receiver import EventFailed, process_event
+from billing_service.webhooks.receiver import process_event
 
 
 class UnknownEvent(LookupError):

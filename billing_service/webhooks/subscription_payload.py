@@ -6,10 +6,10 @@ import dataclasses
 
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions import sync
+from billing_service.subscriptions.outcome import Handled, ignored
 from billing_service.subscriptions.sync import Observation
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_snapshot
-from billing_service.webhooks.outcome import Handled, ignored
 
 
 def apply_subscription_payload(event: WebhookEvent, *, status: str | None = None) -> Handled:
