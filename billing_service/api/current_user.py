@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_jwt_extended import get_jwt
 
-from billing_service.models import User
 from billing_service.repository import users
+
+if TYPE_CHECKING:
+    from billing_service.models import User
 
 
 def current_user() -> User:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import current_app
 from flask_jwt_extended import jwt_required
 
@@ -17,11 +19,13 @@ from billing_service.api.schemas import (
     SyncCheckoutRequest,
     UrlResponse,
 )
-from billing_service.models import User
 from billing_service.plans.cache import active_plans
 from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import sync_checkout
 from billing_service.subscriptions.portal import open_portal
+
+if TYPE_CHECKING:
+    from billing_service.models import User
 
 
 @bp.post("/create-checkout-session")

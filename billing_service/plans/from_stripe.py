@@ -85,10 +85,9 @@ def _entry(price: dict[str, Any], skipped: list[str]) -> dict[str, Any] | None:
         reason = "not a fixed per-unit price (tiered, metered or customer-chosen)"
     elif recurring.get("interval_count", 1) != 1:
         reason = f"bills every {recurring['interval_count']} {recurring.get('interval')}s"
-    if reason is not None:
+    if reason is not None or not isinstance(product, dict):
         skipped.append(f"{price.get('id')}: {reason}")
         return None
-    assert isinstance(product, dict)
     metadata = product.get("metadata") or {}
     features = (
         parse_features(metadata["features"])
