@@ -175,3 +175,18 @@ def test_no_assert_in_the_package():
         if isinstance(node, ast.Assert)
     ]
     assert asserting == []
+
+
+def test_only_the_repository_commits_or_rolls_back():
+    # Everything else runs its work in repository.transaction(). errors.py is the exception: a
+    # database error escaping a request is rolled back where it is answered.
+    calls = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.func.attr}"
+        for path in _modules()
+        if _part(path) not in {"repository", "errors"}
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"commit", "rollback", "rollback_after_failure"}
+    ]
+    assert calls == []

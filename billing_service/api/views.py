@@ -35,7 +35,7 @@ def create_checkout_session():
     body = parse_body(CheckoutRequest)
     # Reads only, unless this is the user's first checkout: ensure_customer then takes a lock in
     # a transaction of its own.
-    repository.read_without_transaction()
+    repository.read_only()
     url = start_checkout(current_user(), body.price_id)
     return UrlResponse(url=url).model_dump()
 
@@ -51,7 +51,7 @@ def create_portal_session():
 @bp.get("/subscription")
 @jwt_required()
 def subscription():
-    repository.read_without_transaction()
+    repository.read_only()
     return _subscription_of(current_user())
 
 

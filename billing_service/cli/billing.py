@@ -99,8 +99,8 @@ def prune_events() -> None:
     customers' emails, names and addresses. Id, type, status, attempts, errors and times stay;
     a failed event keeps its payload until it is processed (replay needs it)."""
     days = current_app.config["EVENT_PAYLOAD_RETENTION_DAYS"]
-    pruned = events.prune_payloads(datetime.now(UTC) - timedelta(days=days))
-    repository.commit()
+    with repository.transaction():
+        pruned = events.prune_payloads(datetime.now(UTC) - timedelta(days=days))
     click.echo(f"pruned the payloads of {pruned} event(s) older than {days} days")
 
 
@@ -179,8 +179,8 @@ def trigger(event_type: str, user_id: str, price_id: str | None, url: str) -> No
         raise click.ClickException(f"No user {user_id!r}: create it with 'flask users create'")
     if user.stripe_customer_id is None:
         # Locally there is no Stripe to create the customer; give the user a stand-in one.
-        users.set_customer(user, f"cus_local_{user.id}")
-        repository.commit()
+        with repository.transaction():
+            users.set_customer(user, f"cus_local_{user.id}")
     current = (
         subscriptions.get(user.stripe_subscription_id) if user.stripe_subscription_id else None
     )

@@ -41,8 +41,8 @@ def seed_plans(path: Path | None, from_stripe: bool) -> None:
             entries = read_catalogue(path or default_catalogue_path())
     except CatalogueError as error:
         raise click.ClickException(str(error)) from None
-    report = plans.replace_catalogue(entries)
-    repository.commit()
+    with repository.transaction():
+        report = plans.replace_catalogue(entries)
     plan_cache.invalidate()
     for label, ids in (
         ("created", report.created),

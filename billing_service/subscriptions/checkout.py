@@ -70,29 +70,30 @@ def start_checkout(user: User, price_id: str) -> str:
     trial_days = _trial_days(plan, user_id)
     if user.stripe_customer_id is None:
         ensure_customer(user_id)
-    # The request read the user outside a transaction (read_without_transaction); ending that
-    # releases its autocommit connection, so the lock below is taken in a real transaction.
-    repository.rollback()
-    user = users.lock_for_checkout(user_id)
-    try:
+    url = None
+    with repository.transaction():
+        user = users.lock_for_checkout(user_id)
         _refuse_if_subscribed(user.subscription_status)  # a webhook may have just landed
         customer_id = user.stripe_customer_id
         if customer_id is None:  # stored by ensure_customer, and a stored id is never removed
             raise RuntimeError(f"user {user_id} has no Stripe customer")
         _expire_open_sessions(customer_id)
-        _refuse_if_live_at_stripe(user, customer_id)
-        url = stripe_api().create_checkout_session(
-            customer_id=customer_id,
-            price_id=price_id,
-            user_id=user_id,
-            success_url=urls.checkout_success(),
-            cancel_url=urls.checkout_cancel(),
-            options=checkout_options(trial_days),
+        live_at_stripe = _apply_live_at_stripe(user, customer_id)
+        if live_at_stripe is None:
+            url = stripe_api().create_checkout_session(
+                customer_id=customer_id,
+                price_id=price_id,
+                user_id=user_id,
+                success_url=urls.checkout_success(),
+                cancel_url=urls.checkout_cancel(),
+                options=checkout_options(trial_days),
+            )
+    if url is None:
+        # Refused after the commit: what Stripe has is stored, so the user sees it at once.
+        log.info(
+            "Checkout refused: customer %s already has %s at Stripe", customer_id, live_at_stripe
         )
-        repository.commit()
-    except BaseException:
-        repository.rollback_after_failure()
-        raise
+        raise AlreadySubscribed(_JUST_SUBSCRIBED)
     return url
 
 
@@ -119,10 +120,10 @@ def _expire_open_sessions(customer_id: str) -> None:
             raise AlreadySubscribed(_JUST_SUBSCRIBED)
 
 
-def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
-    """409 when Stripe already has a live subscription for the customer that our database has not
-    heard of yet (its webhook is on its way); it is applied now, so the user sees what they paid
-    for at once."""
+def _apply_live_at_stripe(user: User, customer_id: str) -> str | None:
+    """A live subscription Stripe already has for the customer that our database may not have
+    heard of yet (its webhook is on its way), applied now; None when there is none. The checkout
+    is then refused (409), and the user sees what they paid for at once."""
     as_of = datetime.now(UTC).replace(microsecond=0)
     live = []
     for subscription in stripe_api().current_subscriptions(customer_id):
@@ -130,7 +131,7 @@ def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
         if snapshot.status in SUBSCRIBED_STATUSES:
             live.append(snapshot)
     if not live:
-        return
+        return None
     for snapshot in live:
         observation = Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
         try:
@@ -138,9 +139,7 @@ def _refuse_if_live_at_stripe(user: User, customer_id: str) -> None:
         except UnknownPrice:
             # Refused all the same: the user pays for it, whatever our catalogue says.
             log.error("Subscription %s of user %s is on a price in no plan", snapshot.id, user.id)
-    repository.commit()
-    log.info("Checkout refused: customer %s already has %s at Stripe", customer_id, live[0].id)
-    raise AlreadySubscribed(_JUST_SUBSCRIBED)
+    return live[0].id
 
 
 def checkout_options(trial_days: int | None) -> CheckoutOptions:
@@ -171,11 +170,8 @@ def ensure_customer(user_id: str) -> str:
     user id) covers what a row lock cannot: SQLite, and a commit that fails after Stripe succeeded.
     Nothing is stored unless Stripe returned a customer.
     """
-    # The request read the user outside a transaction (read_without_transaction); ending that
-    # releases its autocommit connection, so the lock below is taken in a real transaction.
-    repository.rollback()
-    user = users.lock(user_id)
-    try:
+    with repository.transaction():
+        user = users.lock(user_id)
         if user.stripe_customer_id is None:
             if not user.email:
                 raise EmailRequired()
@@ -184,10 +180,6 @@ def ensure_customer(user_id: str) -> str:
             )
             users.set_customer(user, customer_id)
         customer_id = user.stripe_customer_id
-        repository.commit()
-    except BaseException:
-        repository.rollback_after_failure()
-        raise
     if customer_id is None:
         raise RuntimeError(f"user {user_id} has no Stripe customer after creating one")
     return customer_id

@@ -37,18 +37,14 @@ def sync_checkout(user: User, session_id: str) -> None:
         raise CheckoutSessionUnusable("This checkout session did not start a subscription")
     if session.get("status") != "complete":
         raise CheckoutSessionUnusable("This checkout session is not complete")
-    user = users.lock(user.id)
     try:
-        if user.stripe_customer_id is None and customer_id:
-            users.set_customer(user, customer_id)
-        apply_fetched_subscription(user, subscription_id)
-        repository.commit()
+        with repository.transaction():
+            user = users.lock(user.id)
+            if user.stripe_customer_id is None and customer_id:
+                users.set_customer(user, customer_id)
+            apply_fetched_subscription(user, subscription_id)
     except UnknownPrice as error:
-        repository.rollback()
         log.error("Checkout session %s not applied: %s", session_id, error)
-        raise
-    except BaseException:
-        repository.rollback_after_failure()
         raise
 
 

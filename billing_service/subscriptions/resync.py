@@ -28,11 +28,10 @@ SUMMARY = (
 def resync_user(user_id: str) -> list[str]:
     """Fetch the user's subscriptions from Stripe and store them; returns what changed, as
     ``field: old -> new`` lines (empty when the stored state was right)."""
-    user = users.lock(user_id)
-    if user.stripe_customer_id is None:  # nothing at Stripe to compare with
-        repository.rollback()
-        return []
-    try:
+    with repository.transaction():
+        user = users.lock(user_id)
+        if user.stripe_customer_id is None:  # nothing at Stripe to compare with
+            return []
         before = summary(user)
         as_of = datetime.now(UTC).replace(microsecond=0)
         for subscription in stripe_api().customer_subscriptions(user.stripe_customer_id):
@@ -42,10 +41,6 @@ def resync_user(user_id: str) -> list[str]:
         # Also repairs a summary that disagrees with stored subscriptions (or a changed catalogue).
         sync.show_current_subscription(user)
         after = summary(user)
-        repository.commit()
-    except BaseException:
-        repository.rollback_after_failure()
-        raise
     return [f"{key}: {before[key]} -> {after[key]}" for key in SUMMARY if before[key] != after[key]]
 
 

@@ -85,7 +85,7 @@ class LedgerCollector:
         try:
             failed, oldest = events.failed_backlog()
         except SQLAlchemyError as error:
-            repository.rollback()
+            repository.discard()
             # No ledger gauges this scrape (alert on their absence); the counters still answer.
             log.warning("Metrics: could not read the ledger (%s)", type(error).__name__)
             return

@@ -89,6 +89,10 @@ def _signed_in_the_future(signature: str, tolerance: int) -> bool:
     return False
 
 
+class _Duplicate(Exception):
+    """The ledger has the event done: its transaction is rolled back, changing nothing."""
+
+
 def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     """Apply ``event`` exactly once, in one transaction with its ledger row.
 
@@ -97,29 +101,29 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     (status ``failed``, attempts, last error) and we answer 500, so that Stripe retries.
     """
     try:
-        row = events.claim(
-            event.id,
-            event_type=event.type,
-            stripe_created_at=event.created,
-            payload=_ledger_payload(event),
-            again=again,
-        )
-        if row is None:
-            repository.rollback()
-            log.info(
-                "Stripe event %s (%s): duplicate",
+        with repository.transaction():
+            row = events.claim(
                 event.id,
-                event.type,
-                extra=_fields(event, Outcome.DUPLICATE),
+                event_type=event.type,
+                stripe_created_at=event.created,
+                payload=_ledger_payload(event),
+                again=again,
             )
-            return Handled(Outcome.DUPLICATE)
-        handled = _dispatch(event)
-        events.finish(row, handled.outcome, handled.reason)
-        repository.commit()
+            if row is None:
+                raise _Duplicate
+            handled = _dispatch(event)
+            events.finish(row, handled.outcome, handled.reason)
+    except _Duplicate:
+        log.info(
+            "Stripe event %s (%s): duplicate",
+            event.id,
+            event.type,
+            extra=_fields(event, Outcome.DUPLICATE),
+        )
+        return Handled(Outcome.DUPLICATE)
     except InvalidStripeObject as error:
         # Signed, yet holding what Stripe never sends: nothing is stored, not even a ledger row
         # (the payload itself may be what cannot be stored).
-        repository.rollback_after_failure()
         log.warning(
             "Stripe event %s (%s) refused: %s",
             event.id,
@@ -129,7 +133,6 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         )
         raise DeliveryRefused("Invalid payload: not a Stripe event") from None
     except Exception as error:
-        repository.rollback_after_failure()
         described = f"{type(error).__name__}: {error}"
         _log_failure(event, error, described, again=again)
         _record_failure(event, described)
@@ -204,14 +207,14 @@ def _log_failure(event: WebhookEvent, error: Exception, described: str, *, again
 
 def _record_failure(event: WebhookEvent, error: str) -> None:
     try:
-        events.record_failure(
-            event.id,
-            event_type=event.type,
-            stripe_created_at=event.created,
-            payload=_ledger_payload(event),
-            error=error,
-        )
+        with repository.transaction():
+            events.record_failure(
+                event.id,
+                event_type=event.type,
+                stripe_created_at=event.created,
+                payload=_ledger_payload(event),
+                error=error,
+            )
     except Exception:
         # The database itself may be what failed; Stripe's retry is the record then.
-        repository.rollback_after_failure()
         log.exception("Could not record the failure of Stripe event %s", event.id)
