@@ -1,4 +1,4 @@
-"""Prometheus metrics, recorded where things happen; ``metrics_view`` serves them at /metrics.
+"""Prometheus metrics, recorded where things happen; ``web.metrics_view`` serves them at /metrics.
 
 Counters and histograms from the official ``prometheus_client``. Under gunicorn, with
 PROMETHEUS_MULTIPROC_DIR set in the environment before the workers start, each worker writes its

@@ -21,7 +21,7 @@ from billing_service.api.schemas import (
 )
 from billing_service.plans.cache import active_plans
 from billing_service.subscriptions.checkout import start_checkout
-from billing_service.subscriptions.checkout_return import sync_checkout
+from billing_service.subscriptions.checkout_return import apply_checkout_return
 from billing_service.subscriptions.portal import open_portal
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def subscription():
 def sync_checkout_session():
     body = parse_body(SyncCheckoutRequest)
     user = current_user()
-    sync_checkout(user, body.session_id)
+    apply_checkout_return(user, body.session_id)
     return _subscription_of(user)
 
 

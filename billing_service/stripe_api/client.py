@@ -60,7 +60,7 @@ class StripeApi:
             secret_key,
             base_addresses=base_addresses,  # type: ignore[arg-type]
             max_network_retries=max_network_retries,
-            # Each attempt also ends by the request's deadline (stripe_deadline).
+            # Each attempt also ends by the request's deadline (stripe_api/deadline.py).
             http_client=DeadlineRequestsClient(timeout=timeout_seconds, time_left=time_left),
         )
 

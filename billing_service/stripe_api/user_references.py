@@ -9,8 +9,8 @@ id travels in metadata (values up to 500 characters, any text) under :data:`META
 The key is namespaced because a Stripe account is often shared with other software, and
 ``metadata.user_id`` is what everyone writes: a subscription from another app carrying
 ``user_id: "42"`` names *that* app's user 42, not ours. Earlier versions of this service wrote
-``metadata.user_id`` and the raw id as ``client_reference_id``; see ``customers`` for what is
-still read, and why that is safe.
+``metadata.user_id`` and the raw id as ``client_reference_id``; see ``subscriptions.customers``
+for what is still read, and why that is safe.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from billing_service.subscriptions.sync import UnknownPrice
 log = logging.getLogger(__name__)
 
 
-def sync_checkout(user: User, session_id: str) -> None:
+def apply_checkout_return(user: User, session_id: str) -> None:
     """Apply a completed Checkout Session of this user's at once.
 
     Idempotent with the webhook: both go through the same watermark, so whichever comes second

@@ -130,7 +130,7 @@ def configure_logging(app: Flask) -> None:
     root.setLevel(app.config["LOG_LEVEL"])
     app.logger.setLevel(app.config["LOG_LEVEL"])
     # The Stripe SDK logs each call at INFO (and request bodies, with customers' emails, at DEBUG);
-    # stripe_client logs every call itself, with Stripe's request id.
+    # stripe_api logs every call itself, with Stripe's request id.
     logging.getLogger("stripe").setLevel(logging.WARNING)
     # Alembic announces every plugin it loads at INFO: noise on each `flask db upgrade`.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

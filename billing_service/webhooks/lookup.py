@@ -37,7 +37,7 @@ def user_for_subscription(
     """The user a subscription belongs to: known from an earlier event, else by its customer,
     else by the user id our checkout puts in its metadata, for a user whose customer we have not
     stored yet, and only once the customer proves to be one we created for that user
-    (``customers``): a subscription of another app's customer names nobody of ours."""
+    (``subscriptions.customers``): a subscription of another app's customer names nobody of ours."""
     row = subscriptions.get(subscription_id)
     if row is not None:
         return users.get(row.user_id)
