@@ -14,7 +14,7 @@ from flask_migrate import upgrade
 
 from billing_service import create_app, repository
 from billing_service.extensions import db
-from billing_service.plan_catalogue import default_catalogue_path, read_catalogue
+from billing_service.plans.catalogue import default_catalogue_path, read_catalogue
 from billing_service.repository import plans
 from tests.stripe_double import make_event, sign_payload, subscription_object
 

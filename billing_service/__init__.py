@@ -11,7 +11,7 @@ import sqlalchemy
 from flask import Flask
 
 from billing_service.config import apply_defaults, load_settings, validate_settings
-from billing_service.log_format import configure_logging
+from billing_service.web.log_format import configure_logging
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -34,19 +34,13 @@ def create_app(
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
 
-    from billing_service import (  # noqa: F401 (models: tables)
-        auth,
-        cors,
-        metrics_view,
-        models,
-        request_log,
-        request_size,
-        stripe_deadline,
-    )
-    from billing_service.billing import bp as billing_bp
+    from billing_service import models  # noqa: F401 (tables)
+    from billing_service.api import bp as billing_bp
     from billing_service.errors import register_error_handlers
-    from billing_service.extensions import configure_sqlite, db, jwt, limiter
-    from billing_service.health import bp as health_bp
+    from billing_service.extensions import configure_sqlite, db, init_stripe, jwt, limiter
+    from billing_service.web import auth, cors, metrics_view, request_log, request_size
+    from billing_service.web.health import bp as health_bp
+    from billing_service.webhooks.views import bp as webhooks_bp
 
     db.init_app(app)
     with app.app_context():
@@ -69,10 +63,11 @@ def create_app(
     auth.init_app(app, jwt)
     register_error_handlers(app)
     request_log.init_app(app)
-    stripe_deadline.init_app(app)
+    init_stripe(app)
     request_size.init_app(app)
     cors.init_app(app)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
     metrics_view.init_app(app)
     if commands:

@@ -1,4 +1,8 @@
-"""Every error leaves the service as JSON ``{"detail": "..."}`` with the right status."""
+"""Every error leaves the service as JSON ``{"detail": "..."}`` with the right status.
+
+The domain, the webhook receiver and the Stripe wrapper raise their own exceptions and know no
+HTTP; :data:`STATUS` gives each its status, in one place.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,66 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from billing_service import repository
-from billing_service.stripe_objects import InvalidStripeObject
+from billing_service.stripe_api.errors import (
+    StripeNotConfigured,
+    StripeRefused,
+    StripeTimeout,
+    StripeUnavailable,
+)
+from billing_service.stripe_api.objects import InvalidStripeObject
+from billing_service.subscriptions.errors import (
+    AlreadySubscribed,
+    CheckoutSessionNotFound,
+    CheckoutSessionUnusable,
+    EmailRequired,
+    NoBillingAccount,
+    PriceNotOffered,
+)
+from billing_service.subscriptions.sync import UnknownPrice
+from billing_service.webhooks.errors import (
+    DeliveryRefused,
+    EventFailed,
+    NotJson,
+    WebhookNotConfigured,
+)
 
 log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error a client should see, with its HTTP status."""
+    """An error of the HTTP edge itself (a body that is not JSON, signing keys unreachable), with
+    its status. Everything below the edge raises its own exceptions, mapped in :data:`STATUS`."""
 
     def __init__(self, status: int, detail: str):
         super().__init__(detail)
         self.status, self.detail = status, detail
+
+
+_STRIPE_REFUSED = "Stripe could not complete the request"
+
+# Each exception's status, and the detail a client sees (None: the exception's own message).
+STATUS: dict[type[Exception], tuple[int, str | None]] = {
+    StripeNotConfigured: (503, None),
+    StripeTimeout: (504, None),
+    StripeUnavailable: (503, None),
+    StripeRefused: (502, None),
+    InvalidStripeObject: (502, _STRIPE_REFUSED),
+    PriceNotOffered: (400, None),
+    EmailRequired: (400, None),
+    NoBillingAccount: (400, None),
+    AlreadySubscribed: (409, None),
+    CheckoutSessionNotFound: (404, None),
+    CheckoutSessionUnusable: (409, None),
+    UnknownPrice: (
+        500,
+        "Your subscription's plan is not set up in this service yet; it shows as soon as it is, "
+        "and nothing is lost",
+    ),
+    WebhookNotConfigured: (503, None),
+    NotJson: (415, None),
+    DeliveryRefused: (400, None),
+    EventFailed: (500, "Event processing failed; Stripe will retry"),
+}
 
 
 def error_response(status: int, detail: str) -> tuple[Response, int]:
@@ -41,10 +94,8 @@ def register_error_handlers(app: Flask) -> None:
                 body.headers[name] = response.headers[name]
         return body, status
 
-    @app.errorhandler(InvalidStripeObject)
-    def _invalid_stripe_object(error: InvalidStripeObject):
-        log.error("Stripe answered with an invalid object: %s", error)
-        return error_response(502, "Stripe could not complete the request")
+    for error_type, (status, detail) in STATUS.items():
+        app.register_error_handler(error_type, _answer(status, detail))
 
     @app.errorhandler(DBAPIError)
     def _database_error(error: DBAPIError):
@@ -64,6 +115,15 @@ def register_error_handlers(app: Flask) -> None:
         # The traceback goes to the log, never to the client.
         log.exception("Unhandled error")
         return error_response(500, "Internal server error")
+
+
+def _answer(status: int, detail: str | None):  # type: ignore[no-untyped-def]
+    def answer(error: Exception):  # type: ignore[no-untyped-def]
+        if isinstance(error, InvalidStripeObject):
+            log.error("Stripe answered with an invalid object: %s", error)
+        return error_response(status, detail if detail is not None else str(error))
+
+    return answer
 
 
 def _database_unavailable(error: DBAPIError) -> bool:

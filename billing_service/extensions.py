@@ -6,6 +6,10 @@ Flask-Migrate is the exception: it is bound only to apps that carry the ``flask`
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app, g, has_request_context
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -13,6 +17,9 @@ from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from billing_service.stripe_api.client import StripeApi
 
 # Named constraints, so that migrations can drop and alter them the same way on every database.
 NAMING_CONVENTION = {
@@ -30,7 +37,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 jwt = JWTManager()
-# Limits are per route (see billing.rate_limits); nothing is limited by default.
+# Limits are per route (see api.rate_limits); nothing is limited by default.
 limiter = Limiter(key_func=get_remote_address)
 cors = CORS()
 
@@ -42,3 +49,41 @@ def configure_sqlite(dbapi_connection, _connection_record) -> None:  # type: ign
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def init_stripe(app: Flask) -> None:
+    """Give each request its Stripe deadline (``stripe_api.deadline``) when it starts."""
+    app.before_request(_start_stripe_deadline)
+
+
+def _start_stripe_deadline() -> None:
+    g.stripe_deadline = time.monotonic() + current_app.config["STRIPE_REQUEST_DEADLINE_SECONDS"]
+
+
+def request_time_left() -> float | None:
+    """Seconds left for Stripe calls in the current request; None outside a request."""
+    if not has_request_context():
+        return None
+    deadline = g.get("stripe_deadline")
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def stripe_api() -> StripeApi:
+    """The app's Stripe client, created on first use; StripeNotConfigured without a key."""
+    from billing_service.stripe_api.client import StripeApi
+    from billing_service.stripe_api.errors import StripeNotConfigured
+
+    api: StripeApi | None = current_app.extensions.get("stripe_api")
+    if api is None:
+        secret_key = current_app.config.get("STRIPE_SECRET_KEY")
+        if not secret_key:
+            raise StripeNotConfigured()
+        api = StripeApi(
+            secret_key,
+            api_base=current_app.config.get("STRIPE_API_BASE"),
+            timeout_seconds=current_app.config["STRIPE_TIMEOUT_SECONDS"],
+            max_network_retries=current_app.config["STRIPE_MAX_NETWORK_RETRIES"],
+            time_left=request_time_left,
+        )
+        current_app.extensions["stripe_api"] = api
+    return api

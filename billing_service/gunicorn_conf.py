@@ -50,8 +50,8 @@ keepalive = 5
 # --max-requests-jitter 10000" while it is found.
 max_requests = 0
 
-# No gunicorn access log: the app logs one line per request itself (billing_service.request_log),
-# in the same format as every other line (JSON in production), with what gunicorn cannot know: the
+# No gunicorn access log: the app logs one line per request itself (web/request_log.py), in the
+# same format as every other line (JSON in production), with what gunicorn cannot know: the
 # request id, the user id and Stripe's request ids. A second, differently shaped line per request
 # would double the volume and split the story.
 accesslog = None
@@ -78,7 +78,7 @@ def on_starting(server):
 
 def post_worker_init(worker):
     """gunicorn's own 400/414/431 answers as JSON with an X-Request-ID, like the app's."""
-    from billing_service.gunicorn_errors import install
+    from billing_service.web.gunicorn_errors import install
 
     install()
 

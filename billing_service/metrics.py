@@ -1,4 +1,4 @@
-"""Prometheus metrics, recorded where things happen; ``metrics_view`` serves them at /metrics.
+"""Prometheus metrics, recorded where things happen; ``web.metrics_view`` serves them at /metrics.
 
 Counters and histograms from the official ``prometheus_client``. Under gunicorn, with
 PROMETHEUS_MULTIPROC_DIR set in the environment before the workers start, each worker writes its
@@ -12,16 +12,9 @@ unknown method is ``other``; event types are Stripe's (only signed events are co
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-
-from billing_service.errors import ApiError
-
-StripeCall = Callable[[str], AbstractContextManager[None]]
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"  # 404s and 405s: no URL rule matched
@@ -78,29 +71,3 @@ def observe_request(method: str, route: str | None, status: int, seconds: float 
 # The labelled children by (method, route, status), bounded like the labels: looking them up
 # here costs a third of what ``.labels()`` does on every request.
 _request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-
-def measured_stripe_calls(calling: StripeCall) -> StripeCall:
-    """Wrap ``stripe_client``'s context manager around each Stripe call so that every call is
-    counted and timed by operation and outcome: ``timeout`` when it ends as a 504, ``error`` for
-    any other failure (unreachable, rate-limited, refused), ``ok`` otherwise."""
-
-    @contextmanager
-    def measured(operation: str) -> Iterator[None]:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            with calling(operation):
-                yield
-            outcome = "ok"
-        except ApiError as error:
-            outcome = "timeout" if error.status == 504 else "error"
-            raise
-        except GeneratorExit:
-            outcome = "ok"  # a caller stopped reading a paged list early
-            raise
-        finally:
-            STRIPE_REQUESTS.labels(operation, outcome).inc()
-            STRIPE_DURATION.labels(operation, outcome).observe(time.perf_counter() - started)
-
-    return measured

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from billing_service.extensions import db
-from billing_service.subscriptions import STATUSES
+from billing_service.statuses import STATUSES
 
 
 def utcnow() -> datetime:
@@ -118,8 +118,8 @@ class Subscription(db.Model):
     """One Stripe subscription as we last knew it, with the time that knowledge is from.
 
     ``state_as_of`` is the watermark that makes event order irrelevant: a snapshot older than it
-    is stale and skipped (see ``subscription_sync``). A user can have several subscriptions over
-    time; the user's summary columns show the one that matters (see ``subscription_sync``).
+    is stale and skipped (see ``subscriptions.sync``). A user can have several subscriptions over
+    time; the user's summary columns show the one that matters (see ``subscriptions.sync``).
     """
 
     __tablename__ = "subscriptions"

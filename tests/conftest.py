@@ -17,13 +17,13 @@ from flask_jwt_extended import create_access_token
 from flask_migrate import upgrade
 
 from billing_service import create_app, repository
-from billing_service.billing import plan_cache
 from billing_service.config import database_uri
 from billing_service.extensions import db
-from billing_service.log_format import configure_logging
 from billing_service.models import Plan, StripeEvent, Subscription, User
-from billing_service.plan_catalogue import default_catalogue_path, read_catalogue
+from billing_service.plans import cache as plan_cache
+from billing_service.plans.catalogue import default_catalogue_path, read_catalogue
 from billing_service.repository import plans
+from billing_service.web.log_format import configure_logging
 from tests import stripe_reference_files
 from tests.stripe_double import StripeDouble, find_openapi_dir, sign_payload
 

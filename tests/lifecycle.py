@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from billing_service.subscriptions import status_from_stripe, tier_for
+from billing_service.statuses import status_from_stripe, tier_for
 from tests.conftest import PRO_PRICE, TEAM_PRICE
 from tests.stripe_double import (
     checkout_session_object,

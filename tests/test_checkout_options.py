@@ -9,7 +9,7 @@ import pytest
 
 from billing_service import create_app
 from billing_service.config import ConfigError
-from billing_service.plan_catalogue import default_catalogue_path
+from billing_service.plans.catalogue import default_catalogue_path
 from tests.conftest import PRO_PRICE
 from tests.stripe_double import make_event, subscription_object
 

@@ -115,7 +115,8 @@ def test_readyz_is_green_after_a_contributors_next_migration(app, client, runner
 
     from flask_migrate import downgrade, upgrade
 
-    from billing_service import MIGRATIONS_DIR, health
+    from billing_service import MIGRATIONS_DIR
+    from billing_service.web import health
 
     migrations = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, migrations)
@@ -230,7 +231,7 @@ def test_readiness_knows_the_head_migration_without_alembic():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from billing_service.health import MIGRATIONS_DIR, migrations_head
+    from billing_service.web.health import MIGRATIONS_DIR, migrations_head
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -234,7 +234,7 @@ def test_a_failed_replay_of_a_processed_event_is_an_error_and_changes_nothing(
     result = runner.invoke(args=["billing", "replay", event["id"]])
     assert result.exit_code == 1
     assert _said(result) == (
-        f"Error: {event['id']}: replay failed (ApiError: Stripe is unavailable; try again "
+        f"Error: {event['id']}: replay failed (StripeUnavailable: Stripe is unavailable; try again "
         "shortly); the ledger still has it processed, as before\n"
     )
     assert database.event(event["id"]) == before
@@ -325,7 +325,7 @@ def test_every_ignored_event_keeps_its_reason_and_the_listing_shows_it(
 
 def test_a_long_reason_is_stored_truncated(send_event, database, monkeypatch):
     from billing_service import webhooks
-    from billing_service.outcome import ignored
+    from billing_service.subscriptions.outcome import ignored
 
     monkeypatch.setitem(webhooks.HANDLERS, "customer.created", lambda event: ignored("é" * 600))
     event = make_event("customer.created", {"id": "cus_x", "object": "customer"}, created=T0)
@@ -337,10 +337,10 @@ def test_a_webhook_failing_in_a_stripe_outage_logs_a_warning_without_traceback(
     send_event, customer, database, monkeypatch, caplog
 ):
     from billing_service import webhooks
-    from billing_service.errors import ApiError
+    from billing_service.stripe_api.errors import StripeUnavailable
 
     def stripe_down(event):
-        raise ApiError(503, "Stripe is unavailable; try again shortly")
+        raise StripeUnavailable()
 
     monkeypatch.setitem(webhooks.HANDLERS, "customer.subscription.created", stripe_down)
     event = subscription_event("customer.subscription.created", at=0)
@@ -348,8 +348,8 @@ def test_a_webhook_failing_in_a_stripe_outage_logs_a_warning_without_traceback(
     [record] = [r for r in caplog.records if r.name == "billing_service.webhooks.receiver"]
     assert (record.levelname, record.exc_info) == ("WARNING", None)
     assert record.getMessage().endswith(
-        "failed; Stripe will retry it: ApiError: Stripe is unavailable; try again shortly"
+        "failed; Stripe will retry it: StripeUnavailable: Stripe is unavailable; try again shortly"
     )
     assert database.event(event["id"])["last_error"] == (
-        "ApiError: Stripe is unavailable; try again shortly"
+        "StripeUnavailable: Stripe is unavailable; try again shortly"
     )

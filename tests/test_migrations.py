@@ -56,7 +56,7 @@ def test_constraints_keep_data_true(app, database):
 def test_the_head_is_found_across_a_merge_revision(tmp_path):
     """Two contributors' branches joined by `flask db merge` (a tuple of parents), one quoted each
     way, with an annotated assignment as newer Alembic templates write: one head, the merge."""
-    from billing_service.health import migrations_head
+    from billing_service.web.health import migrations_head
 
     versions = tmp_path / "versions"
     versions.mkdir()

@@ -7,10 +7,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from billing_service.billing import plan_cache
 from billing_service.config import ConfigError, load_settings, validate_settings
 from billing_service.extensions import db
 from billing_service.models import Plan
+from billing_service.plans import cache as plan_cache
 
 
 @pytest.fixture

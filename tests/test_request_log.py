@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from billing_service import create_app
-from billing_service.log_format import TextFormatter
+from billing_service.web.log_format import TextFormatter
 from tests.conftest import PRO_PRICE, STRIPE_KEY, WEBHOOK_SECRET
 from tests.stripe_double import make_event
 

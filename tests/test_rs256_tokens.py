@@ -12,8 +12,9 @@ import jwt as pyjwt
 import pytest
 from flask import Flask
 
-from billing_service import create_app, jwks
+from billing_service import create_app
 from billing_service.extensions import db
+from billing_service.web import jwks
 from tests.identity_provider import AUDIENCE, ISSUER, JwksServer, public_pem, token
 
 SUBSCRIPTION = "/api/billing/subscription"

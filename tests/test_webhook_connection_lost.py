@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from billing_service import webhooks
-from billing_service.errors import ApiError
 from billing_service.extensions import db
+from billing_service.stripe_api.errors import StripeTimeout
 from tests.lifecycle import subscription_event
 
 STRIPE_TIMED_OUT = "Stripe did not answer in time; try again shortly"
@@ -31,7 +31,7 @@ def test_connection_lost_while_stripe_times_out_is_still_a_recorded_failure(
         with db.engine.connect() as operator:
             # Waits (up to 5 s) until the backend is gone.
             operator.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
-        raise ApiError(504, STRIPE_TIMED_OUT)
+        raise StripeTimeout(STRIPE_TIMED_OUT)
 
     monkeypatch.setitem(
         webhooks.HANDLERS, "customer.subscription.deleted", connection_dies_then_stripe_times_out
@@ -43,4 +43,4 @@ def test_connection_lost_while_stripe_times_out_is_still_a_recorded_failure(
     failed = [record for record in caplog.records if getattr(record, "outcome", "") == "failed"]
     assert [record.event_id for record in failed] == [event["id"]]
     row = database.event(event["id"])
-    assert (row["status"], row["last_error"]) == ("failed", f"ApiError: {STRIPE_TIMED_OUT}")
+    assert (row["status"], row["last_error"]) == ("failed", f"StripeTimeout: {STRIPE_TIMED_OUT}")

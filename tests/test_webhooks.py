@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from billing_service.models import StripeEvent
-from billing_service.user_references import stripe_reference
+from billing_service.stripe_api.user_references import stripe_reference
 from tests.conftest import PRO_PRICE, TEAM_PRICE, WEBHOOK_SECRET
 from tests.lifecycle import PERIOD_END, T0, invoice_event, subscription, subscription_event
 from tests.stripe_double import checkout_session_object, make_event, sign_payload, stripe_object

@@ -9,15 +9,15 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from billing_service import repository
+from billing_service.cli.dev_events import TRIGGERABLE, build_events, deliver
 from billing_service.config import webhook_secrets
-from billing_service.dev_events import TRIGGERABLE, build_events, deliver
-from billing_service.errors import ApiError
-from billing_service.outcome import Outcome
-from billing_service.replay import ReplayFailed, UnknownEvent, replay_event, replay_missed
+from billing_service.extensions import stripe_api
 from billing_service.repository import events, subscriptions, users
-from billing_service.resync import resync_user
-from billing_service.stripe_client import stripe_api
-from billing_service.subscription_sync import UnknownPrice
+from billing_service.stripe_api.errors import StripeFailure, StripeNotConfigured
+from billing_service.subscriptions.outcome import Outcome
+from billing_service.subscriptions.resync import resync_user
+from billing_service.subscriptions.sync import UnknownPrice
+from billing_service.webhooks.replay import ReplayFailed, UnknownEvent, replay_event, replay_missed
 
 billing_cli = AppGroup(
     "billing",
@@ -81,9 +81,9 @@ def replay(event_id: str | None, missed: bool, since: datetime | None) -> None:
             failed += handled.outcome == Outcome.FAILED
             because = f" ({handled.reason})" if handled.reason else ""
             click.echo(f"{event.id} {event.type}: {handled.outcome}{because}")
-    except ApiError as error:  # listing the events from Stripe failed
+    except StripeFailure as error:  # listing the events from Stripe failed
         raise click.ClickException(
-            f"Could not list events from Stripe: {error.detail} ({count} processed before)"
+            f"Could not list events from Stripe: {error} ({count} processed before)"
         ) from None
     if failed:
         raise click.ClickException(
@@ -99,8 +99,8 @@ def prune_events() -> None:
     customers' emails, names and addresses. Id, type, status, attempts, errors and times stay;
     a failed event keeps its payload until it is processed (replay needs it)."""
     days = current_app.config["EVENT_PAYLOAD_RETENTION_DAYS"]
-    pruned = events.prune_payloads(datetime.now(UTC) - timedelta(days=days))
-    repository.commit()
+    with repository.transaction():
+        pruned = events.prune_payloads(datetime.now(UTC) - timedelta(days=days))
     click.echo(f"pruned the payloads of {pruned} event(s) older than {days} days")
 
 
@@ -121,9 +121,9 @@ def resync(user_id: str | None, everyone: bool) -> None:
     for one_id in user_ids:
         try:
             changes = resync_user(one_id)
-        except ApiError as error:
-            errors.append(error.detail)
-            click.echo(f"{one_id}: not checked: {error.detail}", err=True)
+        except StripeFailure as error:
+            errors.append(str(error))
+            click.echo(f"{one_id}: not checked: {error}", err=True)
             continue
         except UnknownPrice as error:
             # Reported, not applied: storing it would show a paying user the free tier.
@@ -144,8 +144,8 @@ def _require_stripe() -> None:
     """Stop at once, in one line, when Stripe is not configured (no key)."""
     try:
         stripe_api()
-    except ApiError as error:
-        raise click.ClickException(error.detail) from None
+    except StripeNotConfigured as error:
+        raise click.ClickException(str(error)) from None
 
 
 @billing_cli.command("trigger", short_help="Send a signed test event to the local service.")
@@ -179,8 +179,8 @@ def trigger(event_type: str, user_id: str, price_id: str | None, url: str) -> No
         raise click.ClickException(f"No user {user_id!r}: create it with 'flask users create'")
     if user.stripe_customer_id is None:
         # Locally there is no Stripe to create the customer; give the user a stand-in one.
-        users.set_customer(user, f"cus_local_{user.id}")
-        repository.commit()
+        with repository.transaction():
+            users.set_customer(user, f"cus_local_{user.id}")
     current = (
         subscriptions.get(user.stripe_subscription_id) if user.stripe_subscription_id else None
     )

@@ -8,12 +8,12 @@ import click
 from flask.cli import with_appcontext
 
 from billing_service import repository
-from billing_service.billing import plan_cache
-from billing_service.errors import ApiError
-from billing_service.plan_catalogue import CatalogueError, default_catalogue_path, read_catalogue
+from billing_service.extensions import stripe_api
+from billing_service.plans import cache as plan_cache
+from billing_service.plans.catalogue import CatalogueError, default_catalogue_path, read_catalogue
+from billing_service.plans.from_stripe import catalogue_from_prices
 from billing_service.repository import plans
-from billing_service.stripe_catalogue import catalogue_from_prices
-from billing_service.stripe_client import stripe_api
+from billing_service.stripe_api.errors import StripeFailure, StripeNotConfigured
 
 
 @click.command("seed-plans", short_help="Upsert the plan catalogue from a JSON file or Stripe.")
@@ -41,8 +41,8 @@ def seed_plans(path: Path | None, from_stripe: bool) -> None:
             entries = read_catalogue(path or default_catalogue_path())
     except CatalogueError as error:
         raise click.ClickException(str(error)) from None
-    report = plans.replace_catalogue(entries)
-    repository.commit()
+    with repository.transaction():
+        report = plans.replace_catalogue(entries)
     plan_cache.invalidate()
     for label, ids in (
         ("created", report.created),
@@ -56,12 +56,12 @@ def seed_plans(path: Path | None, from_stripe: bool) -> None:
 def _entries_from_stripe() -> list[dict[str, object]]:
     try:
         prices = stripe_api().active_recurring_prices()
-    except ApiError as error:
+    except StripeNotConfigured as error:
         raise click.ClickException(
-            f"{error.detail} to the secret key of the Stripe account whose prices to use"
-            if error.status == 503 and "not configured" in error.detail
-            else f"Could not list prices from Stripe: {error.detail}"
+            f"{error} to the secret key of the Stripe account whose prices to use"
         ) from None
+    except StripeFailure as error:
+        raise click.ClickException(f"Could not list prices from Stripe: {error}") from None
     catalogue = catalogue_from_prices(prices, plans.find_active_free())
     for line in catalogue.skipped:
         click.echo(f"skipped {line}", err=True)

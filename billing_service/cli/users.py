@@ -25,10 +25,10 @@ users_cli = AppGroup(
 @click.option("--name", help="Display name.")
 def create_user(user_id: str, email: str | None, name: str | None) -> None:
     """Create a user (the id is the JWT 'sub' your app issues)."""
-    user = users.create(user_id, email=email, name=name)
+    with repository.transaction():
+        user = users.create(user_id, email=email, name=name)
     if user is None:
         raise click.ClickException(f"User {user_id!r} already exists")
-    repository.commit()
     click.echo(f"created user {user_id}")
 
 

@@ -1,23 +1,49 @@
 """Every SQL statement the service runs lives in this package; it also owns the transaction.
 
-Routes and webhook handlers call these functions and never touch ``db.session`` themselves.
+Routes and webhook handlers call these functions and never touch ``db.session`` themselves; they
+run their work inside :func:`transaction` and never commit or roll back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from billing_service.extensions import db
 
+# Set on the session by read_only(); the session (and this mark) ends with the app context.
+_READ_ONLY = "billing_service.read_only"
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """One unit of work: committed when the block ends, rolled back (:func:`rollback_after_failure`)
+    when it raises, whatever it raises.
+
+    A request in :func:`read_only` mode leaves it first: that ends the autocommit connection, so a
+    row lock taken inside is held until the commit.
+    """
+    if db.session.info.pop(_READ_ONLY, False):
+        db.session.rollback()
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        rollback_after_failure()
+        raise
+
 
 def commit() -> None:
+    """For scripts and test fixtures that seed rows; the package itself uses :func:`transaction`."""
     db.session.commit()
 
 
-def rollback() -> None:
-    db.session.rollback()
+def discard() -> None:
+    """End a read that failed (its connection may be dead), keeping nothing."""
+    rollback_after_failure()
 
 
 def rollback_after_failure() -> None:
@@ -34,17 +60,18 @@ def rollback_after_failure() -> None:
             raise
 
 
-def read_without_transaction() -> None:
+def read_only() -> None:
     """Run this request's statements outside an explicit transaction (PostgreSQL autocommit).
 
     For a request that only reads one row: that read is consistent on its own, and BEGIN and
     ROLLBACK were two of its three round trips (GET /subscription, bench/results/NOTES.md). A
     write it does anyway (a user's first request) commits statement by statement, which
     ``users.get_or_create`` allows: it commits at once. Call it before any other statement; the
-    connection gets its isolation level back when it returns to the pool, which ``commit()`` or
-    ``rollback()`` does: work that needs a transaction (a row lock) ends this first. On SQLite,
-    where no BEGIN is sent for a read, it would only add work, so it does nothing.
+    connection gets its isolation level back when it returns to the pool: :func:`transaction`
+    ends this first, so work that needs a transaction (a row lock) gets one. On SQLite, where no
+    BEGIN is sent for a read, autocommit would only add work; the mode is only marked.
     """
+    db.session.info[_READ_ONLY] = True
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing_service.extensions import db
 from billing_service.models import Plan
-from billing_service.subscriptions import FREE_TIER
+from billing_service.statuses import FREE_TIER
 
 PLAN_FIELDS = (
     "name",

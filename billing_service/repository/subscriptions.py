@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select
 
 from billing_service.extensions import db
 from billing_service.models import Subscription
-from billing_service.subscriptions import LIVE_STATUSES
+from billing_service.statuses import LIVE_STATUSES
 
 
 def lock(subscription_id: str) -> Subscription | None:

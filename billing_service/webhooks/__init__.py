@@ -2,14 +2,14 @@
 
 Each handler takes a verified :class:`WebhookEvent` and returns its outcome (``outcome.Handled``):
 processed, or ignored with the reason. It runs inside the event's transaction and never commits.
-Ordering and redelivery are handled below them, in ``subscription_sync`` and the event ledger.
+Ordering and redelivery are handled below them, in ``subscriptions.sync`` and the event ledger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from billing_service.outcome import Handled
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks import (
     checkout_session_async_payment_failed,
     checkout_session_async_payment_succeeded,

@@ -7,15 +7,15 @@ from typing import Any
 
 from flask import current_app
 
-from billing_service import subscription_sync
-from billing_service.customers import proven_customer_of
+from billing_service.extensions import stripe_api
 from billing_service.models import User
-from billing_service.outcome import Handled, ignored
 from billing_service.repository import plans, users
-from billing_service.stripe_client import stripe_api
-from billing_service.stripe_objects import object_id
-from billing_service.subscription_sync import Observation, UnknownPrice
-from billing_service.user_references import named_user_id
+from billing_service.stripe_api.objects import object_id
+from billing_service.stripe_api.user_references import named_user_id
+from billing_service.subscriptions import sync
+from billing_service.subscriptions.customers import proven_customer_of
+from billing_service.subscriptions.outcome import Handled, ignored
+from billing_service.subscriptions.sync import Observation, UnknownPrice
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_customer
 
@@ -35,7 +35,7 @@ def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> 
     if isinstance(user, Handled):
         return user
     observation = _observation(event, session, subscription_id, paid)
-    return subscription_sync.apply(user, observation)
+    return sync.apply(user, observation)
 
 
 def _observation(
@@ -44,7 +44,7 @@ def _observation(
     payment_status = session.get("payment_status")
     if paid is None and payment_status == "no_payment_required":
         # A trial or a 100% discount: the session cannot tell which status the subscription has.
-        return subscription_sync.fetched(subscription_id, not_before=event.created)
+        return sync.fetched(subscription_id, not_before=event.created)
     if current_app.config["SUBSCRIPTION_SYNC_MODE"] == "refetch":
         return Observation(subscription_id, event.created)
     if paid is None:

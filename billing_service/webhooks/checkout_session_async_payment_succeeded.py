@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing_service.outcome import Handled
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks.checkout_session import apply_checkout_session
 from billing_service.webhooks.event import WebhookEvent
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from billing_service.stripe_objects import InvalidStripeObject, timestamp
+from billing_service.stripe_api.objects import InvalidStripeObject, timestamp
 
 
 class MalformedEvent(ValueError):
@@ -31,19 +31,25 @@ class WebhookEvent:
 
     @classmethod
     def from_payload(cls, payload: object) -> WebhookEvent:
+        if not isinstance(payload, dict) or payload.get("object") != "event":
+            raise MalformedEvent("Invalid payload: not a Stripe event")
         try:
-            assert isinstance(payload, dict) and payload.get("object") == "event"
             event_id, event_type = payload["id"], payload["type"]
             created, data_object = payload["created"], payload["data"]["object"]
-            assert isinstance(event_id, str) and event_id.startswith("evt_")
-            assert len(event_id) <= MAX_ID_LENGTH
-            assert isinstance(event_type, str) and len(event_type) <= MAX_TYPE_LENGTH
-            assert isinstance(data_object, dict)
             created_at = timestamp(created)
-            assert created_at is not None
-            assert _storable(payload)
-        except (AssertionError, KeyError, TypeError, InvalidStripeObject):
+        except (KeyError, TypeError, InvalidStripeObject):
             raise MalformedEvent("Invalid payload: not a Stripe event") from None
+        if (
+            not isinstance(event_id, str)
+            or not event_id.startswith("evt_")
+            or len(event_id) > MAX_ID_LENGTH
+            or not isinstance(event_type, str)
+            or len(event_type) > MAX_TYPE_LENGTH
+            or not isinstance(data_object, dict)
+            or created_at is None
+            or not _storable(payload)
+        ):
+            raise MalformedEvent("Invalid payload: not a Stripe event")
         return cls(
             id=event_id,
             type=event_type,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing_service.outcome import Handled
+from billing_service.subscriptions.outcome import Handled
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.invoice_status import apply_invoice_status
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from billing_service import subscription_sync
-from billing_service.outcome import Handled, ignored
-from billing_service.stripe_objects import invoice_subscription_id
-from billing_service.subscription_sync import Observation
+from billing_service.stripe_api.objects import invoice_subscription_id
+from billing_service.subscriptions import sync
+from billing_service.subscriptions.outcome import Handled, ignored
+from billing_service.subscriptions.sync import Observation
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_subscription
 
@@ -24,4 +24,4 @@ def apply_invoice_status(
     observation = Observation(
         subscription_id, event.created, changes={"status": status}, when_status_in=when_status_in
     )
-    return subscription_sync.apply(user, observation)
+    return sync.apply(user, observation)

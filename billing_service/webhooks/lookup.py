@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from billing_service.customers import proven_customer_of
 from billing_service.models import User
 from billing_service.repository import subscriptions, users
-from billing_service.stripe_objects import SubscriptionSnapshot, object_id
+from billing_service.stripe_api.objects import SubscriptionSnapshot, object_id
+from billing_service.subscriptions.customers import proven_customer_of
 from billing_service.webhooks.event import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def user_for_subscription(
     """The user a subscription belongs to: known from an earlier event, else by its customer,
     else by the user id our checkout puts in its metadata, for a user whose customer we have not
     stored yet, and only once the customer proves to be one we created for that user
-    (``customers``): a subscription of another app's customer names nobody of ours."""
+    (``subscriptions.customers``): a subscription of another app's customer names nobody of ours."""
     row = subscriptions.get(subscription_id)
     if row is not None:
         return users.get(row.user_id)

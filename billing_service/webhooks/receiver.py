@@ -12,22 +12,20 @@ from flask import current_app
 
 from billing_service import metrics, repository
 from billing_service.config import key_is_live, webhook_secrets
-from billing_service.errors import ApiError
-from billing_service.outcome import Handled, Outcome, ignored
 from billing_service.repository import events
-from billing_service.stripe_objects import InvalidStripeObject
+from billing_service.stripe_api.errors import StripeFailure
+from billing_service.stripe_api.objects import InvalidStripeObject
+from billing_service.subscriptions.outcome import Handled, Outcome, ignored
 from billing_service.webhooks import HANDLERS
+from billing_service.webhooks.errors import (
+    DeliveryRefused,
+    EventFailed,
+    NotJson,
+    WebhookNotConfigured,
+)
 from billing_service.webhooks.event import MalformedEvent, WebhookEvent
 
 log = logging.getLogger(__name__)
-
-
-class EventFailed(ApiError):
-    """Processing failed and was rolled back; ``error`` says why, as the ledger's last error."""
-
-    def __init__(self, error: str):
-        super().__init__(500, "Event processing failed; Stripe will retry")
-        self.error = error
 
 
 def receive_webhook(payload: bytes, signature: str | None, mimetype: str) -> Handled:
@@ -46,28 +44,28 @@ def verify_event(payload: bytes, signature: str | None, mimetype: str) -> Webhoo
     """The event in ``payload``, once its ``Stripe-Signature`` proves Stripe sent it, recently."""
     secrets = webhook_secrets(current_app.config)
     if not secrets:
-        raise ApiError(503, "Stripe is not configured: set STRIPE_WEBHOOK_SECRET")
+        raise WebhookNotConfigured()
     if mimetype != "application/json":
-        raise ApiError(415, "Content-Type must be application/json")
+        raise NotJson()
     if not signature:
-        raise ApiError(400, "Missing Stripe-Signature header")
+        raise DeliveryRefused("Missing Stripe-Signature header")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "Invalid Stripe signature") from None
+        raise DeliveryRefused("Invalid Stripe signature") from None
     tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE"]
     if _signed_in_the_future(signature, tolerance) or not any(
         _signed_with(text, signature, secret, tolerance) for secret in secrets
     ):
-        raise ApiError(400, "Invalid Stripe signature")
+        raise DeliveryRefused("Invalid Stripe signature")
     try:
         event = WebhookEvent.from_payload(json.loads(text))
     except (ValueError, RecursionError, MalformedEvent):
-        raise ApiError(400, "Invalid payload: not a Stripe event") from None
+        raise DeliveryRefused("Invalid payload: not a Stripe event") from None
     # Stripe creates an event before it signs a delivery of it: one from the future is forged
     # (with a leaked secret), and would outrank every real event's watermark.
     if event.created.timestamp() > time.time() + tolerance:
-        raise ApiError(400, "Invalid payload: not a Stripe event")
+        raise DeliveryRefused("Invalid payload: not a Stripe event")
     return event
 
 
@@ -91,6 +89,10 @@ def _signed_in_the_future(signature: str, tolerance: int) -> bool:
     return False
 
 
+class _Duplicate(Exception):
+    """The ledger has the event done: its transaction is rolled back, changing nothing."""
+
+
 def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     """Apply ``event`` exactly once, in one transaction with its ledger row.
 
@@ -99,29 +101,29 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     (status ``failed``, attempts, last error) and we answer 500, so that Stripe retries.
     """
     try:
-        row = events.claim(
-            event.id,
-            event_type=event.type,
-            stripe_created_at=event.created,
-            payload=_ledger_payload(event),
-            again=again,
-        )
-        if row is None:
-            repository.rollback()
-            log.info(
-                "Stripe event %s (%s): duplicate",
+        with repository.transaction():
+            row = events.claim(
                 event.id,
-                event.type,
-                extra=_fields(event, Outcome.DUPLICATE),
+                event_type=event.type,
+                stripe_created_at=event.created,
+                payload=_ledger_payload(event),
+                again=again,
             )
-            return Handled(Outcome.DUPLICATE)
-        handled = _dispatch(event)
-        events.finish(row, handled.outcome, handled.reason)
-        repository.commit()
+            if row is None:
+                raise _Duplicate
+            handled = _dispatch(event)
+            events.finish(row, handled.outcome, handled.reason)
+    except _Duplicate:
+        log.info(
+            "Stripe event %s (%s): duplicate",
+            event.id,
+            event.type,
+            extra=_fields(event, Outcome.DUPLICATE),
+        )
+        return Handled(Outcome.DUPLICATE)
     except InvalidStripeObject as error:
         # Signed, yet holding what Stripe never sends: nothing is stored, not even a ledger row
         # (the payload itself may be what cannot be stored).
-        repository.rollback_after_failure()
         log.warning(
             "Stripe event %s (%s) refused: %s",
             event.id,
@@ -129,9 +131,8 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
             error,
             extra=_fields(event, "refused"),
         )
-        raise ApiError(400, "Invalid payload: not a Stripe event") from None
+        raise DeliveryRefused("Invalid payload: not a Stripe event") from None
     except Exception as error:
-        repository.rollback_after_failure()
         described = f"{type(error).__name__}: {error}"
         _log_failure(event, error, described, again=again)
         _record_failure(event, described)
@@ -189,7 +190,7 @@ def _log_failure(event: WebhookEvent, error: Exception, described: str, *, again
             extra=fields,
         )
         log.debug("Replay of Stripe event %s failed", event.id, exc_info=True)
-    elif isinstance(error, ApiError):
+    elif isinstance(error, StripeFailure):
         # Stripe unavailable or refusing: an outage, not a bug; the traceback would be noise.
         log.warning(
             "Stripe event %s (%s) failed; Stripe will retry it: %s",
@@ -206,14 +207,14 @@ def _log_failure(event: WebhookEvent, error: Exception, described: str, *, again
 
 def _record_failure(event: WebhookEvent, error: str) -> None:
     try:
-        events.record_failure(
-            event.id,
-            event_type=event.type,
-            stripe_created_at=event.created,
-            payload=_ledger_payload(event),
-            error=error,
-        )
+        with repository.transaction():
+            events.record_failure(
+                event.id,
+                event_type=event.type,
+                stripe_created_at=event.created,
+                payload=_ledger_payload(event),
+                error=error,
+            )
     except Exception:
         # The database itself may be what failed; Stripe's retry is the record then.
-        repository.rollback_after_failure()
         log.exception("Could not record the failure of Stripe event %s", event.id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from billing_service import subscription_sync
-from billing_service.outcome import Handled, ignored
-from billing_service.stripe_objects import SubscriptionSnapshot
-from billing_service.subscription_sync import Observation
+from billing_service.stripe_api.objects import SubscriptionSnapshot
+from billing_service.subscriptions import sync
+from billing_service.subscriptions.outcome import Handled, ignored
+from billing_service.subscriptions.sync import Observation
 from billing_service.webhooks.event import WebhookEvent
 from billing_service.webhooks.lookup import user_for_snapshot
 
@@ -20,4 +20,4 @@ def apply_subscription_payload(event: WebhookEvent, *, status: str | None = None
     user = user_for_snapshot(event, snapshot)
     if user is None:
         return ignored(f"no user for customer {snapshot.customer_id}")
-    return subscription_sync.apply(user, Observation(snapshot.id, event.created, snapshot=snapshot))
+    return sync.apply(user, Observation(snapshot.id, event.created, snapshot=snapshot))

@@ -1,0 +1,51 @@
+"""Request and response bodies of the billing API.
+
+Bodies are validated by these models, not by hand; the same models will describe the API in its
+OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+# Stripe ids are letters, digits and underscores; anything else (a NUL byte, which PostgreSQL
+# cannot even store) is refused as invalid rather than looked up.
+PriceId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\w+$")]
+
+
+class CheckoutRequest(BaseModel):
+    # Unknown fields are rejected rather than ignored: a client sending `quantity` or `customer`
+    # believes it controls something it does not.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    price_id: PriceId
+
+
+class SyncCheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Checkout Session ids as Stripe makes them: cs_test_ or cs_live_ and letters and digits, at
+    # most 66 characters. Anything else (a guess, a path) is refused here, before it costs a
+    # Stripe API call from the account's shared rate limit.
+    session_id: Annotated[str, StringConstraints(pattern=r"^cs_(test|live)_[A-Za-z0-9]{1,58}$")]
+
+
+class UrlResponse(BaseModel):
+    url: str
+
+
+class SubscriptionResponse(BaseModel):
+    subscription_status: str
+    subscription_tier: str
+    stripe_customer_id: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+
+class ErrorResponse(BaseModel):
+    """Every error, whatever the status."""
+
+    detail: str

@@ -1,0 +1,82 @@
+"""The billing API. Views are thin: parse input, call the domain, return JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from flask_jwt_extended import jwt_required
+
+from billing_service import repository
+from billing_service.api import bp
+from billing_service.api.current_user import current_user
+from billing_service.api.openapi import openapi_document
+from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_per_user
+from billing_service.api.request_body import parse_body
+from billing_service.api.schemas import (
+    CheckoutRequest,
+    SubscriptionResponse,
+    SyncCheckoutRequest,
+    UrlResponse,
+)
+from billing_service.plans.cache import active_plans
+from billing_service.subscriptions.checkout import start_checkout
+from billing_service.subscriptions.checkout_return import apply_checkout_return
+from billing_service.subscriptions.portal import open_portal
+
+if TYPE_CHECKING:
+    from billing_service.models import User
+
+
+@bp.post("/create-checkout-session")
+@jwt_required()
+@sessions_per_user
+def create_checkout_session():
+    body = parse_body(CheckoutRequest)
+    # Reads only, unless this is the user's first checkout: ensure_customer then takes a lock in
+    # a transaction of its own.
+    repository.read_only()
+    url = start_checkout(current_user(), body.price_id)
+    return UrlResponse(url=url).model_dump()
+
+
+@bp.post("/create-portal-session")
+@jwt_required()
+@sessions_per_user
+def create_portal_session():
+    url = open_portal(current_user())
+    return UrlResponse(url=url).model_dump()
+
+
+@bp.get("/subscription")
+@jwt_required()
+def subscription():
+    repository.read_only()
+    return _subscription_of(current_user())
+
+
+@bp.post("/sync-checkout")
+@jwt_required()
+@sync_checkouts_per_user
+def sync_checkout_session():
+    body = parse_body(SyncCheckoutRequest)
+    user = current_user()
+    apply_checkout_return(user, body.session_id)
+    return _subscription_of(user)
+
+
+def _subscription_of(user: User) -> dict[str, object]:
+    return SubscriptionResponse.model_validate(user, from_attributes=True).model_dump(mode="json")
+
+
+@bp.get("/plans")
+def list_plans():
+    return active_plans()
+
+
+@bp.get("/openapi.json")
+def openapi():
+    document = current_app.extensions.get("openapi")
+    if document is None:
+        document = current_app.extensions["openapi"] = openapi_document()
+    return document

@@ -1,0 +1,75 @@
+"""The public plan list, kept in each worker process for a few seconds; checkout checks prices
+against it.
+
+``GET /plans`` is behind every pricing-page view, and the catalogue changes only when someone runs
+``flask seed-plans``. Each process (each gunicorn worker) keeps the list it last read for
+``PLANS_CACHE_SECONDS`` (5 by default; 0 turns the cache off). Seeding drops the seeding
+process's copy at once; every other worker, on this host or another, reads the new catalogue when
+its copy expires, so a seed shows everywhere within ``PLANS_CACHE_SECONDS``. (Whoever changes
+the catalogue in-process calls :func:`invalidate` after committing, as ``flask seed-plans`` does.)
+
+Why a short expiry rather than a catalogue version stored in the database: checking a shared
+version is a query per request, the very cost the cache removes, while re-reading a handful of
+plan rows once every few seconds per worker costs nothing. (The price -> tier mapping that
+webhooks use is not cached: a paying customer must never be mapped with a stale catalogue.)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from pydantic import BaseModel
+
+from billing_service.repository import plans
+
+_EXTENSION_KEY = "plan_cache"
+
+
+class PlanResponse(BaseModel):
+    """A plan as the pricing page (``GET /plans``) shows it."""
+
+    id: str
+    name: str
+    tier: str
+    price_id: str | None
+    amount: int
+    currency: str
+    interval: str | None
+    features: list[str]
+    trial_days: int | None
+
+
+@dataclass(frozen=True)
+class _CachedList:
+    plans: list[dict[str, Any]]
+    expires_at: float
+
+
+def active_plans() -> list[dict[str, Any]]:
+    """The active plans in display order, as ``GET /plans`` answers them. Treat as read-only."""
+    now = time.monotonic()
+    cached: _CachedList | None = current_app.extensions.get(_EXTENSION_KEY)
+    if cached is not None and now < cached.expires_at:
+        return cached.plans
+    listed = [
+        PlanResponse.model_validate(plan, from_attributes=True).model_dump()
+        for plan in plans.list_active()
+    ]
+    seconds = current_app.config["PLANS_CACHE_SECONDS"]
+    if seconds > 0:
+        current_app.extensions[_EXTENSION_KEY] = _CachedList(listed, now + seconds)
+    return listed
+
+
+def offered_plan(price_id: str) -> dict[str, Any] | None:
+    """The active plan ``price_id`` belongs to, if any: checkout accepts what the pricing page
+    (``GET /plans``) lists, from the same copy."""
+    return next((plan for plan in active_plans() if plan["price_id"] == price_id), None)
+
+
+def invalidate() -> None:
+    """Forget this process's copy: the next request reads the catalogue again."""
+    current_app.extensions.pop(_EXTENSION_KEY, None)

@@ -1,0 +1,49 @@
+"""Why the domain refuses what a user asked: plain exceptions, given a status in ``errors.py``.
+
+The message of each is what the user reads.
+"""
+
+from __future__ import annotations
+
+
+class BillingRefused(Exception):
+    """A request the domain will not carry out; nothing was changed."""
+
+
+class PriceNotOffered(BillingRefused):
+    """The price is not one the pricing page offers."""
+
+    def __init__(self) -> None:
+        super().__init__("Unknown price_id")
+
+
+class AlreadySubscribed(BillingRefused):
+    """The user has a live subscription: a second checkout would bill them twice."""
+
+
+class EmailRequired(BillingRefused):
+    """A first checkout creates the Stripe customer, which needs an email address."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An email address is required to start a checkout: the access token "
+            "needs an 'email' claim (or set one with 'flask users create')"
+        )
+
+
+class NoBillingAccount(BillingRefused):
+    """The user has no Stripe customer yet (never checked out)."""
+
+    def __init__(self) -> None:
+        super().__init__("No billing account found")
+
+
+class CheckoutSessionNotFound(BillingRefused):
+    """No such session, or one that is not this user's: answered alike."""
+
+    def __init__(self) -> None:
+        super().__init__("Checkout session not found")
+
+
+class CheckoutSessionUnusable(BillingRefused):
+    """The session exists and is the user's, but did not (yet) start a subscription."""

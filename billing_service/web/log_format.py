@@ -1,0 +1,136 @@
+"""Where log lines go and what they look like: JSON lines in production, readable text in
+development.
+
+Fields given with ``extra={...}`` (``request_id``, ``event_id``, ``stripe_request_id``, ...) become
+JSON keys, or ``key=value`` pairs in text. Every line logged while a request is served carries that
+request's id, so one grep finds everything a request did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, g, has_request_context
+
+# What every LogRecord has; anything else on a record came from ``extra`` and is a field to show.
+_STANDARD_ATTRIBUTES = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
+)
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The structured fields of ``record``: those passed with ``extra``, in the order given."""
+    return {key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRIBUTES}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, then the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(record_fields(record))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+# C0 and C1 control characters (newlines, carriage return, terminal escapes) and Unicode's line
+# and paragraph separators: anything that could end a line, or rewrite one on a terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``)."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+class TextFormatter(logging.Formatter):
+    """``12:00:00 INFO billing_service.requests: GET /api/billing/plans 200 request_id=...``
+
+    What a client sent (a URL path, a header) reaches messages and fields: control characters are
+    escaped, so no request can end a line and forge the next one. (JSON lines escape them anyway.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        # Fields the message already shows (a request's method, path, status) are not repeated.
+        fields = " ".join(
+            f"{key}={value}"
+            for key, value in record_fields(record).items()
+            if str(value) not in record.message
+        )
+        return escape_controls(f"{text} {fields}" if fields else text)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The message is one line by now; what follows it is a traceback, whose last line carries
+        # the exception's message (which may quote input): each of its lines is indented, so
+        # none can pass for a log line of its own.
+        first, *rest = super().format(record).split("\n")
+        return "\n".join([first, *("    " + escape_controls(line) for line in rest)])
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request's id to every record logged while serving it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context() and not hasattr(record, "request_id"):
+            request_id = g.get("request_id")
+            if request_id:
+                record.request_id = request_id
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the write (as logging's own last-resort
+    handler does), so output redirected after start-up (a test's capture) is still followed.
+
+    stderr, not stdout: commands such as ``flask dev-token`` print their result on stdout for
+    scripts to capture, and a log line there would corrupt it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def configure_logging(app: Flask) -> None:
+    """Send the process's logs to stderr in ``LOG_FORMAT`` at ``LOG_LEVEL``.
+
+    The service owns the root logger's handler (gunicorn's own loggers keep theirs). Creating a
+    second app in one process (tests) replaces the handler rather than doubling every line.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _StderrHandler):
+            root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter() if app.config["LOG_FORMAT"] == "json" else TextFormatter())
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(app.config["LOG_LEVEL"])
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    # The Stripe SDK logs each call at INFO (and request bodies, with customers' emails, at DEBUG);
+    # stripe_api logs every call itself, with Stripe's request id.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    # Alembic announces every plugin it loads at INFO: noise on each `flask db upgrade`.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
