@@ -83,7 +83,7 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_WEBHOOK_TOLERANCE": settings.STRIPE_WEBHOOK_TOLERANCE,
         "STRIPE_TIMEOUT_SECONDS": settings.STRIPE_TIMEOUT_SECONDS,
         "STRIPE_MAX_NETWORK_RETRIES": settings.STRIPE_MAX_NETWORK_RETRIES,
-        # All the Stripe calls of one request, retries included, end by then (stripe_deadline).
+        # All the Stripe calls of one request, retries included, end by then (stripe_api/deadline).
         "STRIPE_REQUEST_DEADLINE_SECONDS": settings.STRIPE_REQUEST_DEADLINE_SECONDS,
         "FRONTEND_URL": settings.FRONTEND_URL,
         "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,

@@ -23,7 +23,7 @@ from billing_service.stripe_api.errors import StripeFailure, StripeNotConfigured
     "--from-stripe",
     is_flag=True,
     help="Build the catalogue from your active recurring Stripe prices instead of a file "
-    "(tier and features from product metadata; see README, Plans from Stripe).",
+    "(tier and features from product metadata; see docs/stripe.md, Plans from Stripe).",
 )
 def seed_plans(path: Path | None, from_stripe: bool) -> None:
     """Upsert the plan catalogue from PATH (default: the plans.json shipped in the package) or,

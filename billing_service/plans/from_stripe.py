@@ -57,7 +57,7 @@ def catalogue_from_prices(
         raise CatalogueError(
             f"{SOURCE}: no usable active recurring price"
             + (f" ({'; '.join(skipped)})" if skipped else "")
-            + "; set metadata.tier on your products (see README, Plans from Stripe)"
+            + "; set metadata.tier on your products (see docs/stripe.md, Plans from Stripe)"
         )
     _assign_ids(paid)
     paid.sort(key=lambda e: (e["amount"], INTERVAL_ORDER[e["interval"]], e["id"]))

@@ -6,7 +6,7 @@ header (400), a request line or header over its limits (414, 431), an unsupporte
 (501). It writes those as HTML through ``gunicorn.util.write_error``, its one function for them;
 gunicorn.conf.py's ``post_worker_init`` hook puts :func:`write_json_error` in its place in each
 worker. What gunicorn cannot answer at all (a worker killed at its timeout drops the connection)
-is the reverse proxy's to answer: see README, Security notes.
+is the reverse proxy's to answer: see docs/reverse-proxy.md.
 """
 
 from __future__ import annotations
