@@ -6,6 +6,8 @@ would pass without checking anything; these checks (driven with the real SDK) ma
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from tests.stripe_double import selfcheck
@@ -33,3 +35,16 @@ def test_double_behaves_like_stripe(_double_server, check):
 
 def test_events_and_fixtures_have_stripes_shapes(openapi_dir):
     selfcheck.check_events_and_fixtures()
+
+
+def test_a_failed_self_check_shows_its_values():
+    """The checks are plain asserts in a helper module; unless pytest rewrites that module, a
+    failure says "no violation recorded" without the values that tell why."""
+    double = SimpleNamespace(violations=[])  # a double that recorded nothing
+
+    def refused() -> None:
+        raise ValueError("refused")
+
+    with pytest.raises(AssertionError) as failure:
+        selfcheck.expect_refusal(double, refused, ValueError, None)
+    assert "assert 0 >= 1" in str(failure.value)
