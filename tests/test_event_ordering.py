@@ -98,6 +98,7 @@ def sync_mode(app, request):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(lifecycle=lifecycles, seed=st.randoms(use_true_random=False), data=st.data())
+@pytest.mark.slow
 def test_shuffled_and_redelivered_events_end_in_the_in_order_state(
     replayer, sync_mode, lifecycle, seed: random.Random, data
 ):

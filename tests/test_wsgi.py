@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.served import free_port, get_json, gunicorn, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_the_api(app, seeded_plans):
     with gunicorn(service_env(app), "--workers", "2") as served:
         deadline = time.monotonic() + 30
@@ -56,6 +59,7 @@ def test_gunicorn_conf_follows_the_environment(monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_gunicorn_with_the_conf_logs_json_requests_with_ids(app, seeded_plans):
     """What production runs: gunicorn.conf.py's settings, one JSON line per request."""
     port = free_port()
@@ -76,6 +80,7 @@ def test_gunicorn_with_the_conf_logs_json_requests_with_ids(app, seeded_plans):
     assert "Traceback" not in output, output
 
 
+@pytest.mark.slow
 def test_the_served_app_leaves_the_commands_and_alembic_out(app):
     env = service_env(app)
     probe = (
