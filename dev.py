@@ -3,6 +3,10 @@
 
     python3 dev.py run     install, migrate, seed the plans and serve on SQLite (development)
     python3 dev.py test    install, lint, run the suite on SQLite, then on PostgreSQL
+    python3 dev.py test --fast
+                           the loop while you work: lint, then the suite without the tests
+                           marked slow (gunicorn, wheel, browser, many-example properties), on
+                           SQLite only; CI and `python3 dev.py test` still run everything
     python3 dev.py fetch-stripe-spec
                            download Stripe's published OpenAPI spec and fixtures (pinned,
                            checksummed) into .stripe-openapi/, for the tests' Stripe double
@@ -79,10 +83,17 @@ def serve(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
+    fast = "--fast" in args
+    args = [arg for arg in args if arg != "--fast"]
     install("test")
     run([PYTHON, "-m", "ruff", "check", "."])
     run([PYTHON, "-m", "ruff", "format", "--check", "."])
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    if fast:
+        print("\n== Fast test suite: SQLite only, tests marked slow left out ==", flush=True)
+        run([PYTHON, "-m", "pytest", "-m", "not slow", *args], env)
+        print("\n== Fast run: slow tests and PostgreSQL NOT run; `python3 dev.py test` runs all")
+        return 0
     print("\n== Test suite on SQLite ==", flush=True)
     run([PYTHON, "-m", "pytest", *args], env)
     postgres_url = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)

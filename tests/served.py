@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -78,13 +79,32 @@ class Served:
 
 @contextmanager
 def gunicorn(env: dict[str, str], *options: str, port: int | None = None) -> Iterator[Served]:
-    """``gunicorn [options] wsgi:app`` on a free port, up once /healthz answers; its output
-    goes to a file (a pipe nobody reads would fill up and block the workers)."""
-    port = port or free_port()
-    bind = [] if "-c" in options else ["--bind", f"127.0.0.1:{port}"]
-    command = [sys.executable, "-m", "gunicorn", *options, *bind, "wsgi:app"]
-    with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    """``gunicorn [options] wsgi:app``, up once /healthz answers; its output goes to a file (a
+    pipe nobody reads would fill up and block the workers).
+
+    Without ``-c`` it serves a socket this process bound and hands over (``--bind fd://N``):
+    choosing a free port and letting gunicorn bind it later left a moment in which another
+    server on the host (other suites run too) could take the port and answer in gunicorn's
+    place. With ``-c`` the config binds ``port`` (a test of the config's own bind)."""
+    # The service's config (which disables gunicorn's control socket, one path per user that
+    # every gunicorn on the host would take from the others) named, not left to gunicorn finding
+    # ./gunicorn.conf.py in its working directory; the options given still override it.
+    config = [] if "-c" in options else ["-c", str(ROOT / "gunicorn.conf.py")]
+    with contextlib.ExitStack() as stack:
+        if "-c" in options:
+            port = port or free_port()
+            bind, kept = [], ()
+        else:
+            listener = stack.enter_context(socket.socket())
+            listener.bind(("127.0.0.1", port or 0))
+            listener.listen(64)
+            port = listener.getsockname()[1]
+            bind, kept = ["--bind", f"fd://{listener.fileno()}"], (listener.fileno(),)
+        command = [sys.executable, "-m", "gunicorn", *config, *options, *bind, "wsgi:app"]
+        log = stack.enter_context(tempfile.TemporaryFile(mode="w+"))
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=kept
+        )
         served = Served(f"http://127.0.0.1:{port}", process, log)
         try:
             get_json(f"{served.url}/healthz", time.monotonic() + 30)

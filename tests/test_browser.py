@@ -40,7 +40,7 @@ NO_CHROMIUM = (
 if not HAVE_CHROMIUM and os.environ.get("CI") == "true":
     # .ci/run installs it: in CI a missing browser is a broken set-up, not a reason to skip.
     raise RuntimeError(NO_CHROMIUM)
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=NO_CHROMIUM)
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_CHROMIUM, reason=NO_CHROMIUM)]
 
 
 class _Server:

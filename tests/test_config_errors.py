@@ -64,6 +64,7 @@ def _assert_one_line(result: subprocess.CompletedProcess[str], expected: str) ->
 
 
 @pytest.mark.parametrize(("settings", "expected"), BAD.values(), ids=BAD.keys())
+@pytest.mark.slow
 def test_flask_commands_stop_with_one_line(tmp_path, settings, expected):
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "billing_service", "db", "upgrade"],
@@ -77,6 +78,7 @@ def test_flask_commands_stop_with_one_line(tmp_path, settings, expected):
 
 
 @pytest.mark.parametrize(("settings", "expected"), BAD.values(), ids=BAD.keys())
+@pytest.mark.slow
 def test_gunicorn_stops_in_the_master_with_one_line(tmp_path, settings, expected):
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
@@ -89,6 +91,7 @@ def test_gunicorn_stops_in_the_master_with_one_line(tmp_path, settings, expected
     _assert_one_line(result, expected)
 
 
+@pytest.mark.slow
 def test_dev_run_stops_with_one_line(tmp_path):
     # dev.py run is development mode; a malformed value stops it all the same.
     result = subprocess.run(
@@ -119,6 +122,7 @@ def test_a_config_error_is_still_an_exception_to_code_that_builds_the_app(monkey
         create_app()
 
 
+@pytest.mark.slow
 def test_env_example_is_the_readme_walk_through(tmp_path):
     """`cp .env.example .env`, as README says: development commands run and the demo page's
     origin may call the API."""

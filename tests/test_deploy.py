@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
 SCHEMA = "deploy_walkthrough"
 PIP = [sys.executable, "-m", "pip"]
+# It builds a wheel and installs it into a fresh virtualenv.
+pytestmark = pytest.mark.slow
+
 LEFT_BEHIND = (".git", ".venv", "*.egg-info", "build", "dist", "instance", ".*cache", "__pycache__")
 
 

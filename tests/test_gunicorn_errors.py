@@ -6,6 +6,8 @@ import json
 import socket
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.served import gunicorn, service_env
 
 
@@ -22,6 +24,7 @@ def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
+@pytest.mark.slow
 def test_gunicorns_own_errors_are_json_with_a_request_id(app):
     cases = {
         400: b"NOT A REQUEST LINE\r\n\r\n",

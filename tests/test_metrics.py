@@ -245,6 +245,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
+@pytest.mark.slow
 def test_gunicorn_workers_add_up_and_a_dead_workers_counts_stay(app, seeded_plans, tmp_path):
     directory = tmp_path / "prometheus"
     directory.mkdir()

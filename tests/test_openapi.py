@@ -59,6 +59,7 @@ def caller(token_for, seeded_plans, use_double, database):
     return token_for("fuzzed")
 
 
+@pytest.mark.slow
 def test_api_keeps_its_documented_contract(app, caller):
     schema = schemathesis.openapi.from_wsgi("/api/billing/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]

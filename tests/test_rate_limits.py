@@ -134,6 +134,7 @@ def _status(url: str, headers: dict[str, str]) -> int:
         return error.code
 
 
+@pytest.mark.slow
 def test_limits_hold_across_hosts_with_redis(app, database):
     if not _redis_reachable():
         if IN_CI:

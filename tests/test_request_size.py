@@ -79,6 +79,7 @@ def _post_chunked(url: str, path: str, body: bytes, headers: dict[str, str]):
     return answer
 
 
+@pytest.mark.slow
 def test_under_gunicorn_an_oversized_chunked_body_is_413(app, token_for):
     body = _big_body(LIMIT + 1)
     with gunicorn(service_env(app), "--workers", "1") as served:

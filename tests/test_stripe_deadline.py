@@ -132,6 +132,7 @@ def test_deadline_must_be_a_positive_number(monkeypatch, value):
         create_app({"BILLING_ENV": "testing", "JWT_SECRET_KEY": "x" * 40})
 
 
+@pytest.mark.slow
 def test_gunicorn_refuses_a_deadline_its_worker_timeout_would_cut_short(app):
     env = service_env(
         app,
@@ -152,6 +153,7 @@ def test_gunicorn_refuses_a_deadline_its_worker_timeout_would_cut_short(app):
     assert "worker timeout (35 s)" in done.stderr
 
 
+@pytest.mark.slow
 def test_under_gunicorn_the_client_gets_the_504_before_the_worker_timeout(
     app, token_for, seeded_plans, use_double, database
 ):

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TEAM_PRICE, WEBHOOK_SECRET
 from tests.served import get_json, gunicorn, service_env
 from tests.stripe_double import checkout_session_object, make_event, sign_payload
@@ -44,6 +46,7 @@ def _workers(master: int) -> list[int]:
     return [int(pid) for pid in children]
 
 
+@pytest.mark.slow
 def test_killed_worker_leaves_the_event_for_stripes_retry(app, database, seeded_plans, use_double):
     database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
     session = checkout_session_object(

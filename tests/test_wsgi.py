@@ -7,14 +7,18 @@ import os
 import runpy
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.served import free_port, get_json, gunicorn, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_the_api(app, seeded_plans):
     with gunicorn(service_env(app), "--workers", "2") as served:
         deadline = time.monotonic() + 30
@@ -24,6 +28,36 @@ def test_gunicorn_serves_the_api(app, seeded_plans):
         status, body = get_json(f"{served.url}/api/billing/subscription", deadline)
         assert (status, set(body)) == (401, {"detail"})
     assert "Traceback" not in served.output(), served.output()
+
+
+@pytest.mark.slow
+def test_a_port_taken_before_gunicorn_binds_it_cannot_answer_for_gunicorn(
+    app, seeded_plans, monkeypatch
+):
+    """A port chosen free and released before gunicorn binds it can be taken in between (other
+    suites on the host start servers too); the test then talked to whatever took it. A decoy on
+    the chosen port stands for that server."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    def decoy_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    decoy = make_server("127.0.0.1", 0, decoy_app, handler_class=Quiet)
+    threading.Thread(target=decoy.serve_forever, daemon=True).start()
+    monkeypatch.setattr("tests.served.free_port", lambda: decoy.server_port)
+    try:
+        with gunicorn(service_env(app), "--workers", "1") as served:
+            status, body = get_json(f"{served.url}/api/billing/plans", time.monotonic() + 30)
+        assert status == 200
+        assert [plan["id"] for plan in body] == ["free", "pro", "team"]
+    finally:
+        decoy.shutdown()
+        decoy.server_close()
 
 
 def _gunicorn_settings(monkeypatch, **environ: str) -> dict[str, object]:
@@ -56,6 +90,7 @@ def test_gunicorn_conf_follows_the_environment(monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_gunicorn_with_the_conf_logs_json_requests_with_ids(app, seeded_plans):
     """What production runs: gunicorn.conf.py's settings, one JSON line per request."""
     port = free_port()
@@ -76,6 +111,7 @@ def test_gunicorn_with_the_conf_logs_json_requests_with_ids(app, seeded_plans):
     assert "Traceback" not in output, output
 
 
+@pytest.mark.slow
 def test_the_served_app_leaves_the_commands_and_alembic_out(app):
     env = service_env(app)
     probe = (
