@@ -284,6 +284,13 @@ class Database:
         with self.app.app_context():
             return db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
 
+    def billing_state(self, user_id: str = "u1") -> tuple[str, str]:
+        """The user's (subscription_status, subscription_tier), as GET /subscription shows them."""
+        user = self.user(user_id)
+        if user is None:
+            raise LookupError(f"no user {user_id}")
+        return user["subscription_status"], user["subscription_tier"]
+
     def event(self, event_id: str) -> dict[str, Any] | None:
         with self.app.app_context():
             event = db.session.get(StripeEvent, event_id)
@@ -329,3 +336,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def subscriber(database, seeded_plans, send_event) -> str:
+    """u1 (customer cus_u1), on pro: told by a customer.subscription.created event (sub_u1)."""
+    from tests.lifecycle import subscription_event
+
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
+    return "u1"

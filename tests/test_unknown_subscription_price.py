@@ -12,19 +12,6 @@ from tests.stripe_double import checkout_session_object
 DASHBOARD_PRICE = "price_changed_in_the_dashboard"
 
 
-@pytest.fixture
-def subscriber(database, seeded_plans, send_event):
-    """u1, on pro (sub_u1)."""
-    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
-    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
-    return "u1"
-
-
-def _tier(database) -> tuple[str, str]:
-    user = database.user("u1")
-    return user["subscription_status"], user["subscription_tier"]
-
-
 def _seed_with_dashboard_price(runner, seeded_plans, tmp_path) -> None:
     entry = dict(seeded_plans[2], id="enterprise", tier="enterprise", price_id=DASHBOARD_PRICE)
     path = tmp_path / "plans.json"
@@ -45,13 +32,13 @@ def test_a_change_to_an_unknown_price_fails_until_the_plans_know_it(
     assert ledger["status"] == "failed"
     assert DASHBOARD_PRICE in ledger["last_error"]
     # The customer keeps what they paid for meanwhile.
-    assert _tier(database) == ("active", "pro")
+    assert database.billing_state() == ("active", "pro")
 
     _seed_with_dashboard_price(runner, seeded_plans, tmp_path)
     result = runner.invoke(args=["billing", "replay", event["id"]])
     assert result.exit_code == 0, result.output
     assert "processed" in result.output
-    assert _tier(database) == (status, "enterprise")
+    assert database.billing_state() == (status, "enterprise")
 
 
 def test_an_unpaid_subscription_on_an_unknown_price_grants_nothing_and_is_stored(
@@ -61,7 +48,7 @@ def test_an_unpaid_subscription_on_an_unknown_price_grants_nothing_and_is_stored
         "customer.subscription.updated", at=10, price=DASHBOARD_PRICE, status="unpaid"
     )
     assert send_event(event).json["outcome"] == "processed"
-    assert _tier(database) == ("unpaid", "free")
+    assert database.billing_state() == ("unpaid", "free")
 
 
 def test_sync_checkout_on_an_unknown_price_changes_nothing(
@@ -77,7 +64,7 @@ def test_sync_checkout_on_an_unknown_price_changes_nothing(
     )
     assert r.status_code == 500
     assert "plan" in r.json["detail"]
-    assert _tier(database) == ("active", "pro")
+    assert database.billing_state() == ("active", "pro")
 
 
 def test_resync_reports_an_unknown_price_as_an_error_and_downgrades_nobody(
@@ -88,4 +75,4 @@ def test_resync_reports_an_unknown_price_as_an_error_and_downgrades_nobody(
     assert result.exit_code != 0
     assert "u1: error:" in result.output
     assert DASHBOARD_PRICE in result.output
-    assert _tier(database) == ("active", "pro")
+    assert database.billing_state() == ("active", "pro")
