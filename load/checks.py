@@ -13,7 +13,7 @@ from flask_jwt_extended import create_access_token
 
 from billing_service.extensions import db
 from billing_service.models import StripeEvent, User
-from billing_service.user_references import metadata_user_id
+from billing_service.stripe_api.user_references import metadata_user_id
 from load import chaos as faults
 from load import traffic as load_traffic
 from load.service_log import ServiceLog
