@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import stripe
 
 from billing_service.stripe_api.calls import answered, calling_stripe
+from billing_service.stripe_api.errors import StripeRefused
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class WebhookEndpoints:
                     params={"url": url, "enabled_events": events, "api_version": api_version}  # type: ignore[typeddict-item]
                 ),
             )
-        return CreatedWebhookEndpoint(_endpoint(created), created.secret or "")
+        if not created.secret:  # always in the answer to a create
+            raise StripeRefused()
+        return CreatedWebhookEndpoint(_endpoint(created), created.secret)
 
     def all(self) -> list[WebhookEndpoint]:
         """Every webhook endpoint of the account (Stripe allows at most 16 per mode)."""
