@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from billing_service.cli import duplicates  # noqa: F401  (adds "billing duplicates")
+# Imported for what they add to "billing": duplicates, webhook-endpoint.
+from billing_service.cli import duplicates, webhook_endpoint  # noqa: F401
 from billing_service.cli.billing import billing_cli
 from billing_service.cli.plans import seed_plans
 from billing_service.cli.users import dev_token, users_cli

@@ -24,6 +24,7 @@ from billing_service.stripe_api.user_references import (
     stripe_reference,
     user_metadata,
 )
+from billing_service.stripe_api.webhook_endpoints import WebhookEndpoints
 
 if TYPE_CHECKING:
     # Types only: stripe.params is ~1.5 MB of TypedDicts per worker, never needed at run time.
@@ -63,6 +64,11 @@ class StripeApi:
             # Each attempt also ends by the request's deadline (stripe_api/deadline.py).
             http_client=DeadlineRequestsClient(timeout=timeout_seconds, time_left=time_left),
         )
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        """The account's webhook endpoints (``flask billing webhook-endpoint``)."""
+        return WebhookEndpoints(self._client)
 
     def create_customer(self, *, user_id: str, email: str, name: str | None) -> str:
         """Create the user's Stripe customer; returns its id.

@@ -21,6 +21,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.stripe_double import webhook_endpoints
 from tests.stripe_double.fixtures import (
     new_id,
     price_object,
@@ -130,6 +131,14 @@ class StripeDouble:
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
             ("GET", "/v1/prices"): self._list_prices,
+            ("POST", "/v1/webhook_endpoints"): lambda call: (
+                200,
+                webhook_endpoints.create(self.webhook_endpoints, call.params, call.version),
+            ),
+            ("GET", "/v1/webhook_endpoints"): lambda call: (
+                200,
+                webhook_endpoints.listing(self.webhook_endpoints, call.params),
+            ),
         }
         self._error_types = set(
             self._spec.raw["components"]["schemas"]["api_errors"]["properties"]["type"]["enum"]
@@ -178,6 +187,7 @@ class StripeDouble:
             self.events: dict[str, dict[str, Any]] = {}
             self.products: dict[str, dict[str, Any]] = {}
             self.prices: dict[str, dict[str, Any]] = {}
+            self.webhook_endpoints: dict[str, dict[str, Any]] = {}
             self._line_items: dict[str, list[dict[str, Any]]] = {}
             self._subscription_metadata: dict[str, dict[str, str]] = {}
             self._before: list[tuple[_Injection, Callable[[], None]]] = []

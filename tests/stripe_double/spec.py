@@ -52,6 +52,36 @@ PARAMS_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedParam]] = {
             {"type": "string", "enum": ["complete", "expired", "open"]},
         ),
     },
+    # https://docs.stripe.com/api/webhook_endpoints/create#create_webhook_endpoint-api_version:
+    # the version of the events sent to the endpoint. spec3.json's enum stops at 2022-04; the
+    # versions since are named like "2025-03-31.basil" (https://docs.stripe.com/upgrades).
+    ("POST", "/v1/webhook_endpoints"): {
+        "api_version": AddedParam(
+            "https://docs.stripe.com/api/webhook_endpoints/create#create_webhook_endpoint-api_version",
+            {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$"},
+        ),
+    },
+}
+
+
+class AddedValues(NamedTuple):
+    """Enum values Stripe added after the 2022-04 spec to a param ``spec3.json`` does know."""
+
+    docs_url: str  # Stripe's documentation listing the values
+    values: tuple[str, ...]
+
+
+# Same rule as PARAMS_ADDED_AFTER_SPEC: every entry cites the Stripe documentation of its values.
+# A name ending in "[]" extends the enum of an array's items.
+VALUES_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedValues]] = {
+    # https://docs.stripe.com/api/events/types: customer.subscription.paused and .resumed came
+    # with pausing subscriptions (2022-08); the service handles both.
+    ("POST", "/v1/webhook_endpoints"): {
+        "enabled_events[]": AddedValues(
+            "https://docs.stripe.com/api/events/types#event_types-customer.subscription.paused",
+            ("customer.subscription.paused", "customer.subscription.resumed"),
+        ),
+    },
 }
 
 
@@ -94,6 +124,7 @@ class StripeSpec:
     def __init__(self, spec: dict[str, Any]):
         self.raw = spec
         _close_request_objects(spec)
+        _add_values_after_spec(spec)
         self._registry: Registry = Registry().with_resource(
             SPEC_URN, Resource.from_contents(spec, default_specification=DRAFT4)
         )
@@ -321,6 +352,16 @@ def _close_request_objects(spec: dict[str, Any]) -> None:
             content = operation.get("requestBody", {}).get("content", {})
             for media in content.values():
                 close(media.get("schema"))
+
+
+def _add_values_after_spec(spec: dict[str, Any]) -> None:
+    for (method, template), added in VALUES_ADDED_AFTER_SPEC.items():
+        body = spec["paths"][template][method.lower()]["requestBody"]["content"][FORM_CONTENT]
+        for name, added_values in added.items():
+            schema = body["schema"]["properties"][name.removesuffix("[]")]
+            if name.endswith("[]"):
+                schema = schema["items"]
+            schema["enum"] = [*schema["enum"], *added_values.values]
 
 
 def _split_bracket_name(name: str) -> tuple[str, ...]:
