@@ -26,7 +26,9 @@ from billing_service.subscriptions.errors import (
     CheckoutSessionUnusable,
     EmailRequired,
     NoBillingAccount,
+    NoLiveSubscription,
     PriceNotOffered,
+    SubscriptionEnded,
 )
 from billing_service.subscriptions.sync import UnknownPrice
 from billing_service.webhooks.errors import (
@@ -63,6 +65,8 @@ STATUS: dict[type[Exception], tuple[int, str | None]] = {
     AlreadySubscribed: (409, None),
     CheckoutSessionNotFound: (404, None),
     CheckoutSessionUnusable: (409, None),
+    NoLiveSubscription: (409, None),
+    SubscriptionEnded: (409, None),
     UnknownPrice: (
         500,
         "Your subscription's plan is not set up in this service yet; it shows as soon as it is, "

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from billing_service.api.schemas import (
+    CancelRequest,
     CheckoutRequest,
     ErrorResponse,
     SubscriptionResponse,
@@ -87,6 +88,33 @@ OPERATIONS: list[dict[str, Any]] = [
         | AUTH_FAILURE
         | {404: ("No such session of this user's", ErrorResponse)}
         | {409: ("The session is not complete or started no subscription", ErrorResponse)}
+        | STRIPE_FAILURES,
+    },
+    {
+        "method": "post",
+        "path": "/api/billing/cancel",
+        "summary": "Cancel at the end of the paid period (again: nothing changes)",
+        "security": BEARER,
+        "body": CancelRequest,
+        "body_optional": True,
+        "responses": {
+            200: ("The user's subscription, cancel_at_period_end set", SubscriptionResponse)
+        }
+        | BODY_FAILURES
+        | AUTH_FAILURE
+        | {409: ("No live subscription: start one with checkout", ErrorResponse)}
+        | SESSION_LIMIT
+        | STRIPE_FAILURES,
+    },
+    {
+        "method": "post",
+        "path": "/api/billing/resume",
+        "summary": "Undo a scheduled cancellation (none scheduled: nothing changes)",
+        "security": BEARER,
+        "responses": {200: ("The user's subscription", SubscriptionResponse)}
+        | AUTH_FAILURE
+        | {409: ("No subscription, or it has ended", ErrorResponse)}
+        | SESSION_LIMIT
         | STRIPE_FAILURES,
     },
     {
@@ -231,7 +259,10 @@ def _operation(operation: dict[str, Any]) -> dict[str, Any]:
         "responses": responses,
     }
     if operation.get("body"):
-        result["requestBody"] = {"required": True, "content": _json(_ref(operation["body"]))}
+        result["requestBody"] = {
+            "required": not operation.get("body_optional"),
+            "content": _json(_ref(operation["body"])),
+        }
     if operation.get("webhook"):
         result["parameters"] = [
             {

@@ -7,7 +7,7 @@ OpenAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -31,6 +31,27 @@ class SyncCheckoutRequest(BaseModel):
     # most 66 characters. Anything else (a guess, a path) is refused here, before it costs a
     # Stripe API call from the account's shared rate limit.
     session_id: Annotated[str, StringConstraints(pattern=r"^cs_(test|live)_[A-Za-z0-9]{1,58}$")]
+
+
+class CancelRequest(BaseModel):
+    """Why the user cancels, passed on to Stripe's cancellation_details; both optional."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    feedback: (
+        Literal[
+            "customer_service",
+            "low_quality",
+            "missing_features",
+            "other",
+            "switched_service",
+            "too_complex",
+            "too_expensive",
+            "unused",
+        ]
+        | None
+    ) = None
+    comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
 
 class UrlResponse(BaseModel):

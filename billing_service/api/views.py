@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import jwt_required
 
 from billing_service import repository
@@ -14,12 +14,14 @@ from billing_service.api.openapi import openapi_document
 from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_per_user
 from billing_service.api.request_body import parse_body
 from billing_service.api.schemas import (
+    CancelRequest,
     CheckoutRequest,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
 )
 from billing_service.plans.cache import active_plans
+from billing_service.subscriptions import manage
 from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import apply_checkout_return
 from billing_service.subscriptions.portal import open_portal
@@ -62,6 +64,25 @@ def sync_checkout_session():
     body = parse_body(SyncCheckoutRequest)
     user = current_user()
     apply_checkout_return(user, body.session_id)
+    return _subscription_of(user)
+
+
+@bp.post("/cancel")
+@jwt_required()
+@sessions_per_user
+def cancel():
+    body = parse_body(CancelRequest) if request.get_data() else CancelRequest()
+    user = current_user()
+    manage.cancel_at_period_end(user, feedback=body.feedback, comment=body.comment)
+    return _subscription_of(user)
+
+
+@bp.post("/resume")
+@jwt_required()
+@sessions_per_user
+def resume():
+    user = current_user()
+    manage.resume(user)
     return _subscription_of(user)
 
 

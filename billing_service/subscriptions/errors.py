@@ -47,3 +47,20 @@ class CheckoutSessionNotFound(BillingRefused):
 
 class CheckoutSessionUnusable(BillingRefused):
     """The session exists and is the user's, but did not (yet) start a subscription."""
+
+
+class NoLiveSubscription(BillingRefused):
+    """Nothing to change: the user has no subscription Stripe could still charge."""
+
+    def __init__(self) -> None:
+        super().__init__("No live subscription; start one with create-checkout-session")
+
+
+class SubscriptionEnded(BillingRefused):
+    """The subscription has ended: Stripe cannot resume it, only a new checkout can."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your subscription has ended and cannot be resumed; start a new one with "
+            "create-checkout-session"
+        )

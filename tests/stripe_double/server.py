@@ -39,6 +39,7 @@ from tests.stripe_double.responses import (
     request_id,
 )
 from tests.stripe_double.spec import Route, load_spec
+from tests.stripe_double.subscription_updates import apply_update
 
 _DAY = 24 * 60 * 60
 # Stripe-Version 2025-03-31.basil is where the fields the 2026 fixtures show moved; an SDK pinned
@@ -123,6 +124,7 @@ class StripeDouble:
             ("POST", "/v1/billing_portal/sessions"): self._create_portal_session,
             ("GET", "/v1/subscriptions/{subscription_exposed_id}"): self._get_subscription,
             ("GET", "/v1/subscriptions"): self._list_subscriptions,
+            ("POST", "/v1/subscriptions/{subscription_exposed_id}"): self._update_subscription,
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
             ("GET", "/v1/prices"): self._list_prices,
@@ -769,6 +771,13 @@ class StripeDouble:
         subscription_id = call.route.path_params["subscription_exposed_id"]
         if subscription_id not in self.subscriptions:
             raise missing("subscription", subscription_id)
+        return 200, copy.deepcopy(self.subscriptions[subscription_id])
+
+    def _update_subscription(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        subscription_id = call.route.path_params["subscription_exposed_id"]
+        if subscription_id not in self.subscriptions:
+            raise missing("subscription", subscription_id)
+        apply_update(self.subscriptions[subscription_id], call.params, call.version)
         return 200, copy.deepcopy(self.subscriptions[subscription_id])
 
     def _list_subscriptions(self, call: _Call) -> tuple[int, dict[str, Any]]:

@@ -52,6 +52,34 @@ PARAMS_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedParam]] = {
             {"type": "string", "enum": ["complete", "expired", "open"]},
         ),
     },
+    # https://docs.stripe.com/api/subscriptions/update#update_subscription-cancellation_details:
+    # why the customer cancelled (feedback, one of Stripe's reasons, and a free-text comment).
+    ("POST", "/v1/subscriptions/{subscription_exposed_id}"): {
+        "cancellation_details": AddedParam(
+            "https://docs.stripe.com/api/subscriptions/update#update_subscription-cancellation_details",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "comment": {"type": "string", "maxLength": 5000},
+                    "feedback": {
+                        "type": "string",
+                        "enum": [
+                            "",
+                            "customer_service",
+                            "low_quality",
+                            "missing_features",
+                            "other",
+                            "switched_service",
+                            "too_complex",
+                            "too_expensive",
+                            "unused",
+                        ],
+                    },
+                },
+            },
+        ),
+    },
 }
 
 
