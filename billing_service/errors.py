@@ -21,12 +21,14 @@ from billing_service.stripe_api.errors import (
 )
 from billing_service.stripe_api.objects import InvalidStripeObject
 from billing_service.subscriptions.errors import (
+    AlreadyOnPrice,
     AlreadySubscribed,
     CheckoutSessionNotFound,
     CheckoutSessionUnusable,
     EmailRequired,
     NoBillingAccount,
     NoLiveSubscription,
+    PaymentNeedsFixing,
     PriceNotOffered,
     SubscriptionEnded,
 )
@@ -66,6 +68,8 @@ STATUS: dict[type[Exception], tuple[int, str | None]] = {
     CheckoutSessionNotFound: (404, None),
     CheckoutSessionUnusable: (409, None),
     NoLiveSubscription: (409, None),
+    AlreadyOnPrice: (409, None),
+    PaymentNeedsFixing: (409, None),
     SubscriptionEnded: (409, None),
     UnknownPrice: (
         500,

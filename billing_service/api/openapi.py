@@ -13,6 +13,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from billing_service.api.schemas import (
     CancelRequest,
+    ChangePlanRequest,
     CheckoutRequest,
     ErrorResponse,
     SubscriptionResponse,
@@ -88,6 +89,25 @@ OPERATIONS: list[dict[str, Any]] = [
         | AUTH_FAILURE
         | {404: ("No such session of this user's", ErrorResponse)}
         | {409: ("The session is not complete or started no subscription", ErrorResponse)}
+        | STRIPE_FAILURES,
+    },
+    {
+        "method": "post",
+        "path": "/api/billing/change-plan",
+        "summary": "Switch the live subscription to another plan's price now, prorated",
+        "security": BEARER,
+        "body": ChangePlanRequest,
+        "responses": {200: ("The user's subscription on the new plan", SubscriptionResponse)}
+        | {400: ("Not a JSON object, or not an offered plan's price_id", ErrorResponse)}
+        | {422: BODY_FAILURES[422]}
+        | AUTH_FAILURE
+        | {
+            409: (
+                "No live subscription, already on this price, or a payment to fix first",
+                ErrorResponse,
+            )
+        }
+        | SESSION_LIMIT
         | STRIPE_FAILURES,
     },
     {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Stripe ids are letters, digits and underscores; anything else (a NUL byte, which PostgreSQL
 # cannot even store) is refused as invalid rather than looked up.
@@ -31,6 +31,14 @@ class SyncCheckoutRequest(BaseModel):
     # most 66 characters. Anything else (a guess, a path) is refused here, before it costs a
     # Stripe API call from the account's shared rate limit.
     session_id: Annotated[str, StringConstraints(pattern=r"^cs_(test|live)_[A-Za-z0-9]{1,58}$")]
+
+
+class ChangePlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    price_id: PriceId
+    # The preview's proration_date, so the switch costs what the preview showed.
+    proration_date: Annotated[int, Field(ge=0, le=253_402_300_799)] | None = None
 
 
 class CancelRequest(BaseModel):

@@ -15,6 +15,7 @@ from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_pe
 from billing_service.api.request_body import parse_body
 from billing_service.api.schemas import (
     CancelRequest,
+    ChangePlanRequest,
     CheckoutRequest,
     SubscriptionResponse,
     SyncCheckoutRequest,
@@ -64,6 +65,16 @@ def sync_checkout_session():
     body = parse_body(SyncCheckoutRequest)
     user = current_user()
     apply_checkout_return(user, body.session_id)
+    return _subscription_of(user)
+
+
+@bp.post("/change-plan")
+@jwt_required()
+@sessions_per_user
+def change_plan():
+    body = parse_body(ChangePlanRequest)
+    user = current_user()
+    manage.change_plan(user, body.price_id, proration_date=body.proration_date)
     return _subscription_of(user)
 
 

@@ -64,3 +64,21 @@ class SubscriptionEnded(BillingRefused):
             "Your subscription has ended and cannot be resumed; start a new one with "
             "create-checkout-session"
         )
+
+
+class AlreadyOnPrice(BillingRefused):
+    """The subscription is already on the price asked for."""
+
+    def __init__(self) -> None:
+        super().__init__("Your subscription is already on this plan")
+
+
+class PaymentNeedsFixing(BillingRefused):
+    """A subscription whose payment failed or is not complete: a plan change would add to a bill
+    that is not paid; the customer fixes the payment in the portal first."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your last payment did not go through; fix the payment method in the billing portal "
+            "(create-portal-session) before changing plan"
+        )
