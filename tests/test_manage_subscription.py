@@ -277,3 +277,15 @@ def test_stripes_own_event_and_a_late_older_one_leave_the_new_tier(
     late = subscription_event("customer.subscription.updated", at=20, price=PRO_PRICE)
     assert send_event(late).status_code == 200
     assert database.user("u1")["subscription_tier"] == "team"
+
+
+def test_the_subscription_names_its_plan_and_features(
+    client, token_for, subscriber, use_double, seeded_plans
+):
+    features = {plan["id"]: plan["features"] for plan in seeded_plans}
+    r = client.get("/api/billing/subscription", headers=token_for("u1"))
+    assert (r.json["plan_id"], r.json["features"]) == ("pro", features["pro"])
+    r = client.post(CHANGE, json={"price_id": TEAM_PRICE}, headers=token_for("u1"))
+    assert (r.json["plan_id"], r.json["features"]) == ("team", features["team"])
+    free = client.get("/api/billing/subscription", headers=token_for("u2"))
+    assert (free.json["plan_id"], free.json["features"]) == ("free", features["free"])

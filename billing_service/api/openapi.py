@@ -11,9 +11,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from billing_service.api.openapi_manage import MANAGE_OPERATIONS
+from billing_service.api.openapi_parts import (
+    AUTH_FAILURE,
+    BEARER,
+    BODY_FAILURES,
+    SESSION_LIMIT,
+    STRIPE_FAILURES,
+)
 from billing_service.api.schemas import (
-    CancelRequest,
-    ChangePlanRequest,
     CheckoutRequest,
     ErrorResponse,
     SubscriptionResponse,
@@ -23,21 +29,6 @@ from billing_service.api.schemas import (
 from billing_service.plans.cache import PlanResponse
 from billing_service.web.health import HealthResponse, ReadinessResponse
 from billing_service.webhooks.views import WebhookResponse
-
-Responses = dict[int, tuple[str, type[BaseModel] | list[type[BaseModel]]]]
-
-BEARER = [{"bearerAuth": []}]
-STRIPE_FAILURES: Responses = {
-    502: ("Stripe refused the request", ErrorResponse),
-    503: ("Stripe or the database is unavailable", ErrorResponse),
-    504: ("Stripe did not answer in time", ErrorResponse),
-}
-AUTH_FAILURE: Responses = {401: ("Missing, invalid or expired access token", ErrorResponse)}
-SESSION_LIMIT: Responses = {429: ("Too many billing sessions for this user", ErrorResponse)}
-BODY_FAILURES: Responses = {
-    400: ("The body is not a JSON object, or names something unknown", ErrorResponse),
-    422: ("A field failed validation; the detail names it", ErrorResponse),
-}
 
 OPERATIONS: list[dict[str, Any]] = [
     {
@@ -91,52 +82,7 @@ OPERATIONS: list[dict[str, Any]] = [
         | {409: ("The session is not complete or started no subscription", ErrorResponse)}
         | STRIPE_FAILURES,
     },
-    {
-        "method": "post",
-        "path": "/api/billing/change-plan",
-        "summary": "Switch the live subscription to another plan's price now, prorated",
-        "security": BEARER,
-        "body": ChangePlanRequest,
-        "responses": {200: ("The user's subscription on the new plan", SubscriptionResponse)}
-        | {400: ("Not a JSON object, or not an offered plan's price_id", ErrorResponse)}
-        | {422: BODY_FAILURES[422]}
-        | AUTH_FAILURE
-        | {
-            409: (
-                "No live subscription, already on this price, or a payment to fix first",
-                ErrorResponse,
-            )
-        }
-        | SESSION_LIMIT
-        | STRIPE_FAILURES,
-    },
-    {
-        "method": "post",
-        "path": "/api/billing/cancel",
-        "summary": "Cancel at the end of the paid period (again: nothing changes)",
-        "security": BEARER,
-        "body": CancelRequest,
-        "body_optional": True,
-        "responses": {
-            200: ("The user's subscription, cancel_at_period_end set", SubscriptionResponse)
-        }
-        | BODY_FAILURES
-        | AUTH_FAILURE
-        | {409: ("No live subscription: start one with checkout", ErrorResponse)}
-        | SESSION_LIMIT
-        | STRIPE_FAILURES,
-    },
-    {
-        "method": "post",
-        "path": "/api/billing/resume",
-        "summary": "Undo a scheduled cancellation (none scheduled: nothing changes)",
-        "security": BEARER,
-        "responses": {200: ("The user's subscription", SubscriptionResponse)}
-        | AUTH_FAILURE
-        | {409: ("No subscription, or it has ended", ErrorResponse)}
-        | SESSION_LIMIT
-        | STRIPE_FAILURES,
-    },
+    *MANAGE_OPERATIONS,
     {
         "method": "get",
         "path": "/api/billing/plans",
@@ -283,6 +229,8 @@ def _operation(operation: dict[str, Any]) -> dict[str, Any]:
             "required": not operation.get("body_optional"),
             "content": _json(_ref(operation["body"])),
         }
+    if operation.get("query"):
+        result["parameters"] = operation["query"]
     if operation.get("webhook"):
         result["parameters"] = [
             {

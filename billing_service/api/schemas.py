@@ -62,6 +62,36 @@ class CancelRequest(BaseModel):
     comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
 
+class InvoicesQuery(BaseModel):
+    """GET /invoices's query string (values arrive as text, so not strict)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    starting_after: (
+        Annotated[str, StringConstraints(pattern=r"^in_[A-Za-z0-9_]{1,250}$")] | None
+    ) = None
+
+
+class InvoiceResponse(BaseModel):
+    id: str
+    number: str | None
+    status: str | None
+    amount_due: int
+    amount_paid: int
+    currency: str
+    created: datetime | None
+    period_start: datetime | None
+    period_end: datetime | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+
+
+class InvoiceListResponse(BaseModel):
+    data: list[InvoiceResponse]
+    has_more: bool
+
+
 class UrlResponse(BaseModel):
     url: str
 
@@ -72,6 +102,8 @@ class SubscriptionResponse(BaseModel):
     stripe_customer_id: str | None
     current_period_end: datetime | None
     cancel_at_period_end: bool
+    plan_id: str | None = None  # the current plan's (the free plan's when not paying)
+    features: list[str] = []
 
 
 class ErrorResponse(BaseModel):

@@ -12,11 +12,13 @@ from billing_service.api import bp
 from billing_service.api.current_user import current_user
 from billing_service.api.openapi import openapi_document
 from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_per_user
-from billing_service.api.request_body import parse_body
+from billing_service.api.request_body import parse_body, parse_query
 from billing_service.api.schemas import (
     CancelRequest,
     ChangePlanRequest,
     CheckoutRequest,
+    InvoiceListResponse,
+    InvoicesQuery,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
@@ -25,6 +27,8 @@ from billing_service.plans.cache import active_plans
 from billing_service.subscriptions import manage
 from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import apply_checkout_return
+from billing_service.subscriptions.current_plan import current_plan
+from billing_service.subscriptions.invoices import billing_history
 from billing_service.subscriptions.portal import open_portal
 
 if TYPE_CHECKING:
@@ -97,8 +101,25 @@ def resume():
     return _subscription_of(user)
 
 
+@bp.get("/invoices")
+@jwt_required()
+def invoices():
+    query = parse_query(InvoicesQuery)
+    repository.read_only()
+    data, has_more = billing_history(
+        current_user(), limit=query.limit, starting_after=query.starting_after
+    )
+    return InvoiceListResponse.model_validate({"data": data, "has_more": has_more}).model_dump(
+        mode="json"
+    )
+
+
 def _subscription_of(user: User) -> dict[str, object]:
-    return SubscriptionResponse.model_validate(user, from_attributes=True).model_dump(mode="json")
+    plan_id, features = current_plan(user)
+    response = SubscriptionResponse.model_validate(user, from_attributes=True)
+    return response.model_copy(update={"plan_id": plan_id, "features": features}).model_dump(
+        mode="json"
+    )
 
 
 @bp.get("/plans")

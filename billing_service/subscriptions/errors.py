@@ -82,3 +82,11 @@ class PaymentNeedsFixing(BillingRefused):
             "Your last payment did not go through; fix the payment method in the billing portal "
             "(create-portal-session) before changing plan"
         )
+
+
+class InvoiceNotFound(BillingRefused):
+    """A pagination cursor that is no invoice of this user's: answered alike whether it
+    exists or belongs to someone else."""
+
+    def __init__(self) -> None:
+        super().__init__("starting_after: no such invoice of yours")

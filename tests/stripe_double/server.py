@@ -125,6 +125,8 @@ class StripeDouble:
             ("GET", "/v1/subscriptions/{subscription_exposed_id}"): self._get_subscription,
             ("GET", "/v1/subscriptions"): self._list_subscriptions,
             ("POST", "/v1/subscriptions/{subscription_exposed_id}"): self._update_subscription,
+            ("GET", "/v1/invoices"): self._list_invoices,
+            ("GET", "/v1/invoices/{invoice}"): self._get_invoice,
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
             ("GET", "/v1/prices"): self._list_prices,
@@ -173,6 +175,7 @@ class StripeDouble:
             self.checkout_sessions: dict[str, dict[str, Any]] = {}
             self.portal_sessions: dict[str, dict[str, Any]] = {}
             self.subscriptions: dict[str, dict[str, Any]] = {}
+            self.invoices: dict[str, dict[str, Any]] = {}
             self.events: dict[str, dict[str, Any]] = {}
             self.products: dict[str, dict[str, Any]] = {}
             self.prices: dict[str, dict[str, Any]] = {}
@@ -203,6 +206,11 @@ class StripeDouble:
         """Make GET /v1/subscriptions/{id} return ``obj`` (see fixtures.subscription_object)."""
         with self._lock:
             self.subscriptions[obj["id"]] = copy.deepcopy(obj)
+
+    def put_invoice(self, obj: dict[str, Any]) -> None:
+        """Make the invoice listable (GET /v1/invoices) and retrievable (see invoice_object)."""
+        with self._lock:
+            self.invoices[obj["id"]] = copy.deepcopy(obj)
 
     def put_checkout_session(self, obj: dict[str, Any], price_ids: list[str]) -> None:
         """Register a session (e.g. a completed one) and the prices its line items are for."""
@@ -779,6 +787,18 @@ class StripeDouble:
             raise missing("subscription", subscription_id)
         apply_update(self.subscriptions[subscription_id], call.params, call.version)
         return 200, copy.deepcopy(self.subscriptions[subscription_id])
+
+    def _list_invoices(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        customer = call.params.get("customer")
+        found = [i for i in self.invoices.values() if customer in (None, i.get("customer"))]
+        found.sort(key=lambda invoice: invoice.get("created", 0), reverse=True)
+        return 200, list_page(copy.deepcopy(found), call.params, "/v1/invoices")
+
+    def _get_invoice(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        invoice_id = call.route.path_params["invoice"]
+        if invoice_id not in self.invoices:
+            raise missing("invoice", invoice_id)
+        return 200, copy.deepcopy(self.invoices[invoice_id])
 
     def _list_subscriptions(self, call: _Call) -> tuple[int, dict[str, Any]]:
         params = call.params
