@@ -289,3 +289,50 @@ def test_the_subscription_names_its_plan_and_features(
     assert (r.json["plan_id"], r.json["features"]) == ("team", features["team"])
     free = client.get("/api/billing/subscription", headers=token_for("u2"))
     assert (free.json["plan_id"], free.json["features"]) == ("free", features["free"])
+
+
+PREVIEW = "/api/billing/change-plan/preview"
+
+
+def test_preview_shows_the_prorated_cost_and_changes_nothing(
+    client, token_for, subscriber, use_double, database
+):
+    item_id = use_double.subscriptions["sub_u1"]["items"]["data"][0]["id"]
+    before = int(time.time())
+    r = client.post(PREVIEW, json={"price_id": TEAM_PRICE}, headers=token_for("u1"))
+    assert r.status_code == 200, r.json
+    assert set(r.json) == {"amount_due", "currency", "proration_date", "lines"}
+    assert r.json["proration_date"] >= before
+    assert [line["proration"] for line in r.json["lines"]] == [True, True]
+    assert r.json["amount_due"] == sum(line["amount"] for line in r.json["lines"])
+    [call] = use_double.calls("POST", "/v1/invoices/create_preview")
+    assert call.params == {
+        "customer": "cus_u1",
+        "subscription": "sub_u1",
+        "subscription_details": {
+            "items": [{"id": item_id, "price": TEAM_PRICE}],
+            "proration_date": str(r.json["proration_date"]),
+            "proration_behavior": "create_prorations",
+        },
+    }
+    assert use_double.calls("POST", UPDATE) == []
+    assert database.user("u1")["subscription_tier"] == "pro"
+    # The switch then uses the preview's moment.
+    body = {"price_id": TEAM_PRICE, "proration_date": r.json["proration_date"]}
+    assert client.post(CHANGE, json=body, headers=token_for("u1")).status_code == 200
+    [switch] = _writes(use_double)
+    assert switch.params["proration_date"] == str(r.json["proration_date"])
+
+
+@pytest.mark.parametrize(("price", "status"), [("price_nobody_sells", 400), (PRO_PRICE, 409)])
+def test_preview_refusals_send_nothing(client, token_for, subscriber, use_double, price, status):
+    r = client.post(PREVIEW, json={"price_id": price}, headers=token_for("u1"))
+    assert r.status_code == status
+    assert use_double.calls("POST", "/v1/invoices/create_preview") == []
+
+
+def test_preview_when_stripe_fails(client, token_for, subscriber, use_double):
+    use_double.fail_next("POST", "/v1/invoices/create_preview", 503)
+    r = client.post(PREVIEW, json={"price_id": TEAM_PRICE}, headers=token_for("u1"))
+    assert r.status_code in (502, 503, 504)
+    assert set(r.json) == {"detail"}

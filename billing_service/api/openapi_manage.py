@@ -16,10 +16,31 @@ from billing_service.api.schemas import (
     ChangePlanRequest,
     ErrorResponse,
     InvoiceListResponse,
+    PreviewRequest,
+    PreviewResponse,
     SubscriptionResponse,
 )
 
 MANAGE_OPERATIONS: list[dict[str, Any]] = [
+    {
+        "method": "post",
+        "path": "/api/billing/change-plan/preview",
+        "summary": "What switching to another plan now would cost (nothing changes)",
+        "security": BEARER,
+        "body": PreviewRequest,
+        "responses": {200: ("Stripe's preview invoice, summarised", PreviewResponse)}
+        | {400: ("Not a JSON object, or not an offered plan's price_id", ErrorResponse)}
+        | {422: BODY_FAILURES[422]}
+        | AUTH_FAILURE
+        | {
+            409: (
+                "No live subscription, already on this price, or a payment to fix first",
+                ErrorResponse,
+            )
+        }
+        | SESSION_LIMIT
+        | STRIPE_FAILURES,
+    },
     {
         "method": "post",
         "path": "/api/billing/change-plan",

@@ -41,6 +41,27 @@ class ChangePlanRequest(BaseModel):
     proration_date: Annotated[int, Field(ge=0, le=253_402_300_799)] | None = None
 
 
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    price_id: PriceId
+
+
+class PreviewLine(BaseModel):
+    description: str | None
+    amount: int
+    proration: bool
+
+
+class PreviewResponse(BaseModel):
+    """What switching now costs; pass proration_date on to POST /change-plan."""
+
+    amount_due: int
+    currency: str
+    proration_date: int
+    lines: list[PreviewLine]
+
+
 class CancelRequest(BaseModel):
     """Why the user cancels, passed on to Stripe's cancellation_details; both optional."""
 

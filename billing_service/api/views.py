@@ -19,6 +19,8 @@ from billing_service.api.schemas import (
     CheckoutRequest,
     InvoiceListResponse,
     InvoicesQuery,
+    PreviewRequest,
+    PreviewResponse,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
@@ -29,6 +31,7 @@ from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import apply_checkout_return
 from billing_service.subscriptions.current_plan import current_plan
 from billing_service.subscriptions.invoices import billing_history
+from billing_service.subscriptions.plan_preview import preview_change
 from billing_service.subscriptions.portal import open_portal
 
 if TYPE_CHECKING:
@@ -70,6 +73,16 @@ def sync_checkout_session():
     user = current_user()
     apply_checkout_return(user, body.session_id)
     return _subscription_of(user)
+
+
+@bp.post("/change-plan/preview")
+@jwt_required()
+@sessions_per_user
+def change_plan_preview():
+    body = parse_body(PreviewRequest)
+    repository.read_only()
+    preview = preview_change(current_user(), body.price_id)
+    return PreviewResponse.model_validate(preview).model_dump()
 
 
 @bp.post("/change-plan")

@@ -36,3 +36,32 @@ def list_invoices(
     with _calling_stripe("list invoices"):
         page = _answered("list invoices", api._client.v1.invoices.list(params=params))  # type: ignore[arg-type]
         return [invoice.to_dict(for_json=True) for invoice in page.data], bool(page.has_more)
+
+
+def preview_price_change(
+    api: StripeApi,
+    *,
+    customer_id: str,
+    subscription_id: str,
+    item_id: str,
+    price_id: str,
+    proration_behavior: str,
+    proration_date: int,
+) -> dict[str, Any]:
+    """The invoice Stripe would make if the item switched to ``price_id`` at
+    ``proration_date`` (``POST /v1/invoices/create_preview``); nothing is changed."""
+    params: dict[str, Any] = {
+        "customer": customer_id,
+        "subscription": subscription_id,
+        "subscription_details": {
+            "items": [{"id": item_id, "price": price_id}],
+            "proration_date": proration_date,
+            "proration_behavior": proration_behavior,
+        },
+    }
+    with _calling_stripe("preview invoice"):
+        invoice = _answered(
+            "preview invoice",
+            api._client.v1.invoices.create_preview(params=params),  # type: ignore[arg-type]
+        )
+        return invoice.to_dict(for_json=True)

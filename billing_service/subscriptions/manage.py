@@ -67,7 +67,7 @@ def change_plan(user: User, price_id: str, *, proration_date: int | None) -> Non
     if plan_cache.offered_plan(price_id) is None:
         raise PriceNotOffered()
     row = live_subscription(user)
-    _refuse_change(row.status, row.price_id, price_id)
+    refuse_change(row.status, row.price_id, price_id)
     current = stripe_api().retrieve_subscription(row.id)
     snapshot = SubscriptionSnapshot.from_stripe(current)
     if snapshot.status not in LIVE_STATUSES:
@@ -77,7 +77,7 @@ def change_plan(user: User, price_id: str, *, proration_date: int | None) -> Non
         # stored yet: store what Stripe says instead of switching again.
         store(user, snapshot)
         return
-    _refuse_change(snapshot.status, snapshot.price_id, price_id)
+    refuse_change(snapshot.status, snapshot.price_id, price_id)
     params: dict[str, Any] = {
         "items": [{"id": first_item_id(current), "price": price_id}],
         "proration_behavior": current_app.config["CHANGE_PLAN_PRORATION"],
@@ -87,7 +87,7 @@ def change_plan(user: User, price_id: str, *, proration_date: int | None) -> Non
     change(user, row, params)
 
 
-def _refuse_change(status: str, current_price: str | None, price_id: str) -> None:
+def refuse_change(status: str, current_price: str | None, price_id: str) -> None:
     if status in UNPAID_STATUSES:
         raise PaymentNeedsFixing()
     if current_price == price_id:

@@ -39,7 +39,7 @@ from tests.stripe_double.responses import (
     request_id,
 )
 from tests.stripe_double.spec import Route, load_spec
-from tests.stripe_double.subscription_updates import apply_update
+from tests.stripe_double.subscription_updates import apply_update, preview_invoice
 
 _DAY = 24 * 60 * 60
 # Stripe-Version 2025-03-31.basil is where the fields the 2026 fixtures show moved; an SDK pinned
@@ -126,6 +126,7 @@ class StripeDouble:
             ("GET", "/v1/subscriptions"): self._list_subscriptions,
             ("POST", "/v1/subscriptions/{subscription_exposed_id}"): self._update_subscription,
             ("GET", "/v1/invoices"): self._list_invoices,
+            ("POST", "/v1/invoices/create_preview"): self._preview_invoice,
             ("GET", "/v1/invoices/{invoice}"): self._get_invoice,
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
@@ -793,6 +794,12 @@ class StripeDouble:
         found = [i for i in self.invoices.values() if customer in (None, i.get("customer"))]
         found.sort(key=lambda invoice: invoice.get("created", 0), reverse=True)
         return 200, list_page(copy.deepcopy(found), call.params, "/v1/invoices")
+
+    def _preview_invoice(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        subscription = self.subscriptions.get(call.params.get("subscription", ""))
+        if subscription is None:
+            raise missing("subscription", call.params.get("subscription", ""), "subscription")
+        return 200, preview_invoice(subscription, call.params, call.version, self.prices)
 
     def _get_invoice(self, call: _Call) -> tuple[int, dict[str, Any]]:
         invoice_id = call.route.path_params["invoice"]
