@@ -10,6 +10,7 @@ from billing_service.api.openapi_parts import (
     BODY_FAILURES,
     SESSION_LIMIT,
     STRIPE_FAILURES,
+    Responses,
 )
 from billing_service.api.schemas import (
     CancelRequest,
@@ -21,6 +22,21 @@ from billing_service.api.schemas import (
     SubscriptionResponse,
 )
 
+# What the switch and its preview answer besides success, alike.
+SWITCH_REFUSALS: Responses = (
+    {400: ("Not a JSON object, or not an offered plan's price_id", ErrorResponse)}
+    | {422: BODY_FAILURES[422]}
+    | AUTH_FAILURE
+    | {
+        409: (
+            "No live subscription, already on this price, or a payment to fix first",
+            ErrorResponse,
+        )
+    }
+    | SESSION_LIMIT
+    | STRIPE_FAILURES
+)
+
 MANAGE_OPERATIONS: list[dict[str, Any]] = [
     {
         "method": "post",
@@ -29,17 +45,7 @@ MANAGE_OPERATIONS: list[dict[str, Any]] = [
         "security": BEARER,
         "body": PreviewRequest,
         "responses": {200: ("Stripe's preview invoice, summarised", PreviewResponse)}
-        | {400: ("Not a JSON object, or not an offered plan's price_id", ErrorResponse)}
-        | {422: BODY_FAILURES[422]}
-        | AUTH_FAILURE
-        | {
-            409: (
-                "No live subscription, already on this price, or a payment to fix first",
-                ErrorResponse,
-            )
-        }
-        | SESSION_LIMIT
-        | STRIPE_FAILURES,
+        | SWITCH_REFUSALS,
     },
     {
         "method": "post",
@@ -48,17 +54,7 @@ MANAGE_OPERATIONS: list[dict[str, Any]] = [
         "security": BEARER,
         "body": ChangePlanRequest,
         "responses": {200: ("The user's subscription on the new plan", SubscriptionResponse)}
-        | {400: ("Not a JSON object, or not an offered plan's price_id", ErrorResponse)}
-        | {422: BODY_FAILURES[422]}
-        | AUTH_FAILURE
-        | {
-            409: (
-                "No live subscription, already on this price, or a payment to fix first",
-                ErrorResponse,
-            )
-        }
-        | SESSION_LIMIT
-        | STRIPE_FAILURES,
+        | SWITCH_REFUSALS,
     },
     {
         "method": "post",

@@ -64,14 +64,7 @@ def change_plan(user: User, price_id: str, *, proration_date: int | None) -> Non
     always the item Stripe has now (a portal change may have replaced it), and the same read
     confirms the status and price the decision is made on.
     """
-    if plan_cache.offered_plan(price_id) is None:
-        raise PriceNotOffered()
-    row = live_subscription(user)
-    refuse_change(row.status, row.price_id, price_id)
-    current = stripe_api().retrieve_subscription(row.id)
-    snapshot = SubscriptionSnapshot.from_stripe(current)
-    if snapshot.status not in LIVE_STATUSES:
-        raise NoLiveSubscription()
+    row, current, snapshot = switchable(user, price_id)
     if snapshot.price_id == price_id and snapshot.status not in UNPAID_STATUSES:
         # Switched already (a retried click whose first answer was lost, or the portal) and not
         # stored yet: store what Stripe says instead of switching again.
@@ -85,6 +78,22 @@ def change_plan(user: User, price_id: str, *, proration_date: int | None) -> Non
     if proration_date is not None:
         params["proration_date"] = proration_date
     change(user, row, params)
+
+
+def switchable(
+    user: User, price_id: str
+) -> tuple[Subscription, dict[str, Any], SubscriptionSnapshot]:
+    """The user's live subscription (stored, as Stripe has it now, and parsed) if a switch to
+    ``price_id`` may be asked for; refused first on the stored state, without asking Stripe."""
+    if plan_cache.offered_plan(price_id) is None:
+        raise PriceNotOffered()
+    row = live_subscription(user)
+    refuse_change(row.status, row.price_id, price_id)
+    current = stripe_api().retrieve_subscription(row.id)
+    snapshot = SubscriptionSnapshot.from_stripe(current)
+    if snapshot.status not in LIVE_STATUSES:
+        raise NoLiveSubscription()
+    return row, current, snapshot
 
 
 def refuse_change(status: str, current_price: str | None, price_id: str) -> None:

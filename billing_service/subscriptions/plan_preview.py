@@ -11,31 +11,14 @@ from flask import current_app
 
 from billing_service.extensions import stripe_api
 from billing_service.models import User
-from billing_service.plans import cache as plan_cache
-from billing_service.statuses import LIVE_STATUSES
 from billing_service.stripe_api.invoices import preview_price_change
-from billing_service.stripe_api.objects import SubscriptionSnapshot
-from billing_service.subscriptions.errors import (
-    AlreadyOnPrice,
-    NoLiveSubscription,
-    PriceNotOffered,
-)
-from billing_service.subscriptions.manage import first_item_id, live_subscription, refuse_change
+from billing_service.subscriptions.manage import first_item_id, refuse_change, switchable
 
 
 def preview_change(user: User, price_id: str) -> dict[str, Any]:
     """The preview invoice of switching to ``price_id`` now, refused like the switch itself."""
-    if plan_cache.offered_plan(price_id) is None:
-        raise PriceNotOffered()
-    row = live_subscription(user)
-    refuse_change(row.status, row.price_id, price_id)
-    current = stripe_api().retrieve_subscription(row.id)
-    snapshot = SubscriptionSnapshot.from_stripe(current)
-    if snapshot.status not in LIVE_STATUSES:
-        raise NoLiveSubscription()
+    row, current, snapshot = switchable(user, price_id)
     refuse_change(snapshot.status, snapshot.price_id, price_id)
-    if snapshot.price_id == price_id:
-        raise AlreadyOnPrice()
     proration_date = int(time.time())
     invoice = preview_price_change(
         stripe_api(),
