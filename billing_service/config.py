@@ -79,6 +79,7 @@ def load_settings(environ: Mapping[str, str], instance_path: str) -> dict[str, A
         "STRIPE_SECRET_KEY": settings.STRIPE_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": settings.STRIPE_WEBHOOK_SECRET,
         "SUBSCRIPTION_SYNC_MODE": settings.SUBSCRIPTION_SYNC_MODE,
+        "CHANGE_PLAN_PRORATION": settings.CHANGE_PLAN_PRORATION,
         "STRIPE_API_BASE": settings.STRIPE_API_BASE,
         "STRIPE_WEBHOOK_TOLERANCE": settings.STRIPE_WEBHOOK_TOLERANCE,
         "STRIPE_TIMEOUT_SECONDS": settings.STRIPE_TIMEOUT_SECONDS,

@@ -21,12 +21,17 @@ from billing_service.stripe_api.errors import (
 )
 from billing_service.stripe_api.objects import InvalidStripeObject
 from billing_service.subscriptions.errors import (
+    AlreadyOnPrice,
     AlreadySubscribed,
     CheckoutSessionNotFound,
     CheckoutSessionUnusable,
     EmailRequired,
+    InvoiceNotFound,
     NoBillingAccount,
+    NoLiveSubscription,
+    PaymentNeedsFixing,
     PriceNotOffered,
+    SubscriptionEnded,
 )
 from billing_service.subscriptions.sync import UnknownPrice
 from billing_service.webhooks.errors import (
@@ -63,6 +68,11 @@ STATUS: dict[type[Exception], tuple[int, str | None]] = {
     AlreadySubscribed: (409, None),
     CheckoutSessionNotFound: (404, None),
     CheckoutSessionUnusable: (409, None),
+    NoLiveSubscription: (409, None),
+    InvoiceNotFound: (400, None),
+    AlreadyOnPrice: (409, None),
+    PaymentNeedsFixing: (409, None),
+    SubscriptionEnded: (409, None),
     UnknownPrice: (
         500,
         "Your subscription's plan is not set up in this service yet; it shows as soon as it is, "

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     SUBSCRIPTION_SYNC_MODE: Literal["watermark", "refetch"] = _var(
         "watermark", "`refetch`: fetch the subscription from Stripe on every event"
     )
+    CHANGE_PLAN_PRORATION: Literal["create_prorations", "always_invoice", "none"] = _var(
+        "create_prorations", "`POST /change-plan`'s proration: `always_invoice` bills it at once"
+    )
     RATELIMIT_SESSIONS: str = _var(
         "10 per minute", "checkout and portal sessions per user, e.g. `5/minute;50/day`"
     )

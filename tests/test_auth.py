@@ -22,6 +22,8 @@ def test_a_new_user_is_free_and_created_from_the_token(client, token_for, databa
         "stripe_customer_id": None,
         "current_period_end": None,
         "cancel_at_period_end": False,
+        "plan_id": None,  # no catalogue seeded
+        "features": [],
     }
     user = database.user("u1")
     assert (user["email"], user["name"]) == ("ann@example.com", "Ann")
@@ -80,6 +82,8 @@ def test_subscription_shows_stored_state(client, token_for, database):
         "stripe_customer_id": "cus_123",
         "current_period_end": "2026-12-26T12:00:00Z",
         "cancel_at_period_end": True,
+        "plan_id": None,  # sub_123 is not stored: its price, and so its plan, is unknown
+        "features": [],
     }
 
 

@@ -149,3 +149,19 @@ def test_limits_hold_across_hosts_with_redis(app, database):
     # Every request reached a different process than the one before; together they allowed 3.
     assert statuses.count(429) == 5, statuses
     assert statuses[:3] == [400, 400, 400]  # allowed through (the user has no billing account)
+
+
+def test_plan_changes_cancels_and_resumes_share_the_sessions_budget(
+    limited_app, use_double, database
+):
+    limited = limited_app("2 per minute")
+    limited.config["STRIPE_API_BASE"] = use_double.url
+    database.add_user("u1", stripe_customer_id="cus_u1")
+    client = limited.test_client()
+    headers = _headers(limited, "u1")
+    assert client.post(PORTAL, headers=headers).status_code == 200
+    assert client.post("/api/billing/cancel", headers=headers).status_code == 409
+    for path in ("/api/billing/cancel", "/api/billing/resume", "/api/billing/change-plan"):
+        r = client.post(path, headers=headers, json={"price_id": PRO_PRICE})
+        assert r.status_code == 429, path
+    assert use_double.calls("POST", "/v1/subscriptions/{subscription_exposed_id}") == []

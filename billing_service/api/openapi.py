@@ -11,6 +11,14 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from billing_service.api.openapi_manage import MANAGE_OPERATIONS
+from billing_service.api.openapi_parts import (
+    AUTH_FAILURE,
+    BEARER,
+    BODY_FAILURES,
+    SESSION_LIMIT,
+    STRIPE_FAILURES,
+)
 from billing_service.api.schemas import (
     CheckoutRequest,
     ErrorResponse,
@@ -21,21 +29,6 @@ from billing_service.api.schemas import (
 from billing_service.plans.cache import PlanResponse
 from billing_service.web.health import HealthResponse, ReadinessResponse
 from billing_service.webhooks.views import WebhookResponse
-
-Responses = dict[int, tuple[str, type[BaseModel] | list[type[BaseModel]]]]
-
-BEARER = [{"bearerAuth": []}]
-STRIPE_FAILURES: Responses = {
-    502: ("Stripe refused the request", ErrorResponse),
-    503: ("Stripe or the database is unavailable", ErrorResponse),
-    504: ("Stripe did not answer in time", ErrorResponse),
-}
-AUTH_FAILURE: Responses = {401: ("Missing, invalid or expired access token", ErrorResponse)}
-SESSION_LIMIT: Responses = {429: ("Too many billing sessions for this user", ErrorResponse)}
-BODY_FAILURES: Responses = {
-    400: ("The body is not a JSON object, or names something unknown", ErrorResponse),
-    422: ("A field failed validation; the detail names it", ErrorResponse),
-}
 
 OPERATIONS: list[dict[str, Any]] = [
     {
@@ -89,6 +82,7 @@ OPERATIONS: list[dict[str, Any]] = [
         | {409: ("The session is not complete or started no subscription", ErrorResponse)}
         | STRIPE_FAILURES,
     },
+    *MANAGE_OPERATIONS,
     {
         "method": "get",
         "path": "/api/billing/plans",
@@ -231,7 +225,12 @@ def _operation(operation: dict[str, Any]) -> dict[str, Any]:
         "responses": responses,
     }
     if operation.get("body"):
-        result["requestBody"] = {"required": True, "content": _json(_ref(operation["body"]))}
+        result["requestBody"] = {
+            "required": not operation.get("body_optional"),
+            "content": _json(_ref(operation["body"])),
+        }
+    if operation.get("query"):
+        result["parameters"] = operation["query"]
     if operation.get("webhook"):
         result["parameters"] = [
             {

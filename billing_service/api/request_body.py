@@ -27,6 +27,14 @@ def parse_body(model: type[Model]) -> Model:
         raise ApiError(422, _describe(error)) from None
 
 
+def parse_query(model: type[Model]) -> Model:
+    """The request's query string as ``model``: 422 naming the parameter that fails."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise ApiError(422, _describe(error)) from None
+
+
 def _describe(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(part) for part in issue['loc']) or 'body'}: {issue['msg']}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import jwt_required
 
 from billing_service import repository
@@ -12,16 +12,26 @@ from billing_service.api import bp
 from billing_service.api.current_user import current_user
 from billing_service.api.openapi import openapi_document
 from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_per_user
-from billing_service.api.request_body import parse_body
+from billing_service.api.request_body import parse_body, parse_query
 from billing_service.api.schemas import (
+    CancelRequest,
+    ChangePlanRequest,
     CheckoutRequest,
+    InvoiceListResponse,
+    InvoicesQuery,
+    PreviewRequest,
+    PreviewResponse,
     SubscriptionResponse,
     SyncCheckoutRequest,
     UrlResponse,
 )
 from billing_service.plans.cache import active_plans
+from billing_service.subscriptions import manage
 from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import apply_checkout_return
+from billing_service.subscriptions.current_plan import current_plan
+from billing_service.subscriptions.invoices import billing_history
+from billing_service.subscriptions.plan_preview import preview_change
 from billing_service.subscriptions.portal import open_portal
 
 if TYPE_CHECKING:
@@ -65,8 +75,64 @@ def sync_checkout_session():
     return _subscription_of(user)
 
 
+@bp.post("/change-plan/preview")
+@jwt_required()
+@sessions_per_user
+def change_plan_preview():
+    body = parse_body(PreviewRequest)
+    repository.read_only()
+    preview = preview_change(current_user(), body.price_id)
+    return PreviewResponse.model_validate(preview).model_dump()
+
+
+@bp.post("/change-plan")
+@jwt_required()
+@sessions_per_user
+def change_plan():
+    body = parse_body(ChangePlanRequest)
+    user = current_user()
+    manage.change_plan(user, body.price_id, proration_date=body.proration_date)
+    return _subscription_of(user)
+
+
+@bp.post("/cancel")
+@jwt_required()
+@sessions_per_user
+def cancel():
+    body = parse_body(CancelRequest) if request.get_data() else CancelRequest()
+    user = current_user()
+    manage.cancel_at_period_end(user, feedback=body.feedback, comment=body.comment)
+    return _subscription_of(user)
+
+
+@bp.post("/resume")
+@jwt_required()
+@sessions_per_user
+def resume():
+    user = current_user()
+    manage.resume(user)
+    return _subscription_of(user)
+
+
+@bp.get("/invoices")
+@jwt_required()
+def invoices():
+    query = parse_query(InvoicesQuery)
+    repository.read_only()
+    data, has_more = billing_history(
+        current_user(), limit=query.limit, starting_after=query.starting_after
+    )
+    return InvoiceListResponse.model_validate({"data": data, "has_more": has_more}).model_dump(
+        mode="json"
+    )
+
+
 def _subscription_of(user: User) -> dict[str, object]:
-    return SubscriptionResponse.model_validate(user, from_attributes=True).model_dump(mode="json")
+    plan_id, features = current_plan(user)
+    response = SubscriptionResponse.model_validate(user, from_attributes=True)
+    return response.model_copy(update={"plan_id": plan_id, "features": features}).model_dump(
+        mode="json"
+    )
 
 
 @bp.get("/plans")

@@ -47,6 +47,11 @@ def find_active_free() -> Plan | None:
     return db.session.execute(statement).scalars().first()
 
 
+def find_by_price(price_id: str) -> Plan | None:
+    """The plan of a Stripe price, inactive plans included."""
+    return db.session.execute(select(Plan).where(Plan.price_id == price_id)).scalars().first()
+
+
 def tier_for_price(price_id: str) -> str | None:
     """The tier a Stripe price grants, inactive plans included.
 

@@ -268,7 +268,7 @@ def check_refusals(double: StripeDouble) -> None:
     )
     # A real endpoint the double lacks, and a URL Stripe does not have at all.
     expect_refusal(
-        double, lambda: client.v1.invoices.retrieve("in_1"), stripe.InvalidRequestError, None
+        double, lambda: client.v1.refunds.retrieve("re_1"), stripe.InvalidRequestError, None
     )
     raw = requests.get(
         f"{double.url}/v1/nonsense", headers={"Authorization": "Bearer sk_test_x"}, timeout=5

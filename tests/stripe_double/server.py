@@ -40,6 +40,7 @@ from tests.stripe_double.responses import (
     request_id,
 )
 from tests.stripe_double.spec import Route, load_spec
+from tests.stripe_double.subscription_updates import apply_update, preview_invoice
 from tests.stripe_reference_files import ReferenceFilesMissing
 
 _DAY = 24 * 60 * 60
@@ -128,6 +129,10 @@ class StripeDouble:
             ("POST", "/v1/billing_portal/sessions"): self._create_portal_session,
             ("GET", "/v1/subscriptions/{subscription_exposed_id}"): self._get_subscription,
             ("GET", "/v1/subscriptions"): self._list_subscriptions,
+            ("POST", "/v1/subscriptions/{subscription_exposed_id}"): self._update_subscription,
+            ("GET", "/v1/invoices"): self._list_invoices,
+            ("POST", "/v1/invoices/create_preview"): self._preview_invoice,
+            ("GET", "/v1/invoices/{invoice}"): self._get_invoice,
             ("GET", "/v1/events"): self._list_events,
             ("GET", "/v1/events/{id}"): self._get_event,
             ("GET", "/v1/prices"): self._list_prices,
@@ -184,6 +189,7 @@ class StripeDouble:
             self.checkout_sessions: dict[str, dict[str, Any]] = {}
             self.portal_sessions: dict[str, dict[str, Any]] = {}
             self.subscriptions: dict[str, dict[str, Any]] = {}
+            self.invoices: dict[str, dict[str, Any]] = {}
             self.events: dict[str, dict[str, Any]] = {}
             self.products: dict[str, dict[str, Any]] = {}
             self.prices: dict[str, dict[str, Any]] = {}
@@ -215,6 +221,11 @@ class StripeDouble:
         """Make GET /v1/subscriptions/{id} return ``obj`` (see fixtures.subscription_object)."""
         with self._lock:
             self.subscriptions[obj["id"]] = copy.deepcopy(obj)
+
+    def put_invoice(self, obj: dict[str, Any]) -> None:
+        """Make the invoice listable (GET /v1/invoices) and retrievable (see invoice_object)."""
+        with self._lock:
+            self.invoices[obj["id"]] = copy.deepcopy(obj)
 
     def put_checkout_session(self, obj: dict[str, Any], price_ids: list[str]) -> None:
         """Register a session (e.g. a completed one) and the prices its line items are for."""
@@ -787,6 +798,31 @@ class StripeDouble:
         if subscription_id not in self.subscriptions:
             raise missing("subscription", subscription_id)
         return 200, copy.deepcopy(self.subscriptions[subscription_id])
+
+    def _update_subscription(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        subscription_id = call.route.path_params["subscription_exposed_id"]
+        if subscription_id not in self.subscriptions:
+            raise missing("subscription", subscription_id)
+        apply_update(self.subscriptions[subscription_id], call.params, call.version)
+        return 200, copy.deepcopy(self.subscriptions[subscription_id])
+
+    def _list_invoices(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        customer = call.params.get("customer")
+        found = [i for i in self.invoices.values() if customer in (None, i.get("customer"))]
+        found.sort(key=lambda invoice: invoice.get("created", 0), reverse=True)
+        return 200, list_page(copy.deepcopy(found), call.params, "/v1/invoices")
+
+    def _preview_invoice(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        subscription = self.subscriptions.get(call.params.get("subscription", ""))
+        if subscription is None:
+            raise missing("subscription", call.params.get("subscription", ""), "subscription")
+        return 200, preview_invoice(subscription, call.params, call.version, self.prices)
+
+    def _get_invoice(self, call: _Call) -> tuple[int, dict[str, Any]]:
+        invoice_id = call.route.path_params["invoice"]
+        if invoice_id not in self.invoices:
+            raise missing("invoice", invoice_id)
+        return 200, copy.deepcopy(self.invoices[invoice_id])
 
     def _list_subscriptions(self, call: _Call) -> tuple[int, dict[str, Any]]:
         params = call.params

@@ -61,6 +61,34 @@ PARAMS_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedParam]] = {
             {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$"},
         ),
     },
+    # https://docs.stripe.com/api/subscriptions/update#update_subscription-cancellation_details:
+    # why the customer cancelled (feedback, one of Stripe's reasons, and a free-text comment).
+    ("POST", "/v1/subscriptions/{subscription_exposed_id}"): {
+        "cancellation_details": AddedParam(
+            "https://docs.stripe.com/api/subscriptions/update#update_subscription-cancellation_details",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "comment": {"type": "string", "maxLength": 5000},
+                    "feedback": {
+                        "type": "string",
+                        "enum": [
+                            "",
+                            "customer_service",
+                            "low_quality",
+                            "missing_features",
+                            "other",
+                            "switched_service",
+                            "too_complex",
+                            "too_expensive",
+                            "unused",
+                        ],
+                    },
+                },
+            },
+        ),
+    },
 }
 
 
@@ -82,6 +110,66 @@ VALUES_ADDED_AFTER_SPEC: dict[tuple[str, str], dict[str, AddedValues]] = {
             ("customer.subscription.paused", "customer.subscription.resumed"),
         ),
     },
+}
+
+
+_PREVIEW_DOCS = "https://docs.stripe.com/api/invoices/create_preview"
+
+# Endpoints Stripe introduced after spec3.json (2022-04), keyed by path template, each with the
+# Stripe documentation that defines it and the operation written from that documentation (only
+# the parameters the service sends). Added to the loaded spec, so they are checked like the rest.
+ENDPOINTS_ADDED_AFTER_SPEC: dict[str, tuple[str, dict[str, Any]]] = {
+    # https://docs.stripe.com/api/invoices/create_preview: what an invoice would be after a
+    # subscription change (it replaced GET /v1/invoices/upcoming in 2025-03-31.basil).
+    "/v1/invoices/create_preview": (
+        _PREVIEW_DOCS,
+        {
+            "post": {
+                "operationId": "PostInvoicesCreatePreview",
+                "requestBody": {
+                    "content": {
+                        FORM_CONTENT: {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "customer": {"type": "string", "maxLength": 5000},
+                                    "subscription": {"type": "string", "maxLength": 5000},
+                                    "subscription_details": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "items": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "additionalProperties": False,
+                                                    "properties": {
+                                                        "id": {"type": "string"},
+                                                        "price": {"type": "string"},
+                                                    },
+                                                },
+                                            },
+                                            "proration_behavior": {
+                                                "type": "string",
+                                                "enum": [
+                                                    "always_invoice",
+                                                    "create_prorations",
+                                                    "none",
+                                                ],
+                                            },
+                                            "proration_date": {"type": "integer"},
+                                        },
+                                    },
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "The preview invoice"}},
+            }
+        },
+    ),
 }
 
 
@@ -123,6 +211,8 @@ class StripeSpec:
 
     def __init__(self, spec: dict[str, Any]):
         self.raw = spec
+        for template, (_docs, operations) in ENDPOINTS_ADDED_AFTER_SPEC.items():
+            spec["paths"].setdefault(template, operations)
         _close_request_objects(spec)
         _add_values_after_spec(spec)
         self._registry: Registry = Registry().with_resource(
