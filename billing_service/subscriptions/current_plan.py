@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from billing_service.models import User
-from billing_service.plans.cache import active_plans
+from billing_service.plans.cache import active_plans, offered_plan
 from billing_service.repository import plans, subscriptions
 from billing_service.statuses import FREE_TIER
 
@@ -18,21 +16,17 @@ def current_plan(user: User) -> tuple[str | None, list[str]]:
     Read from the per-worker plan cache, so a free user's read stays one statement; a paying
     user's adds the read of their subscription's price.
     """
-    offered = active_plans()
     if user.subscription_tier != FREE_TIER:
         row = (
             subscriptions.get(user.stripe_subscription_id) if user.stripe_subscription_id else None
         )
         if row is None or row.price_id is None:
             return None, []
-        plan = _with_price(offered, row.price_id)
+        plan = offered_plan(row.price_id)
         if plan is not None:
             return plan["id"], list(plan["features"])
         stored = plans.find_by_price(row.price_id)
         return (stored.id, list(stored.features or [])) if stored is not None else (None, [])
+    offered = active_plans()
     free = next((p for p in offered if p["price_id"] is None and p["tier"] == FREE_TIER), None)
     return (free["id"], list(free["features"])) if free else (None, [])
-
-
-def _with_price(offered: list[dict[str, Any]], price_id: str) -> dict[str, Any] | None:
-    return next((plan for plan in offered if plan["price_id"] == price_id), None)
