@@ -346,3 +346,8 @@ def subscriber(database, seeded_plans, send_event) -> str:
     database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
     assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
     return "u1"
+
+
+def command_output(result) -> str:
+    """What a flask command printed, without the log lines (JSON) the suite's logging adds."""
+    return "".join(line for line in result.output.splitlines(True) if not line.startswith("{"))

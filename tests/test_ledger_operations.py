@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, User
-from tests.conftest import STRIPE_KEY, TEAM_PRICE
+from tests.conftest import STRIPE_KEY, TEAM_PRICE, command_output
 from tests.lifecycle import T0, invoice_event, subscription, subscription_event
 from tests.stripe_double import make_event
 
@@ -28,11 +28,6 @@ def customer(database, seeded_plans):
 def _summary(database, user_id="u1"):
     user = database.user(user_id)
     return {key: user[key] for key in SUMMARY}
-
-
-def _said(result) -> str:
-    """What the command printed, without the log lines (JSON) the suite's logging adds."""
-    return "".join(line for line in result.output.splitlines(True) if not line.startswith("{"))
 
 
 def _break_handler(monkeypatch, event_type):
@@ -201,7 +196,7 @@ def test_resync_without_stripe_configured_says_so_in_one_line(app, runner, datab
     finally:
         app.config["STRIPE_SECRET_KEY"] = STRIPE_KEY
     assert result.exit_code == 1
-    assert _said(result) == "Error: Stripe is not configured: set STRIPE_SECRET_KEY\n"
+    assert command_output(result) == "Error: Stripe is not configured: set STRIPE_SECRET_KEY\n"
 
 
 def test_replay_missed_without_stripe_configured_says_so_in_one_line(app, runner):
@@ -211,14 +206,14 @@ def test_replay_missed_without_stripe_configured_says_so_in_one_line(app, runner
     finally:
         app.config["STRIPE_SECRET_KEY"] = STRIPE_KEY
     assert result.exit_code == 1
-    assert _said(result) == "Error: Stripe is not configured: set STRIPE_SECRET_KEY\n"
+    assert command_output(result) == "Error: Stripe is not configured: set STRIPE_SECRET_KEY\n"
 
 
 def test_resync_while_stripe_is_down_is_an_error_line(runner, database):
     database.add_user("u1", stripe_customer_id="cus_u1")  # Stripe: nothing listens (NO_STRIPE)
     result = runner.invoke(args=["billing", "resync", "--user", "u1"])
     assert result.exit_code == 1
-    assert _said(result).splitlines()[-1] == (
+    assert command_output(result).splitlines()[-1] == (
         "Error: 1 of 1 user(s) could not be checked: Stripe is unavailable; try again shortly"
     )
     assert "Traceback" not in result.output
@@ -233,7 +228,7 @@ def test_a_failed_replay_of_a_processed_event_is_an_error_and_changes_nothing(
     # The event carries the stored state's own timestamp: a tie, which asks Stripe, down here.
     result = runner.invoke(args=["billing", "replay", event["id"]])
     assert result.exit_code == 1
-    assert _said(result) == (
+    assert command_output(result) == (
         f"Error: {event['id']}: replay failed (StripeUnavailable: Stripe is unavailable; try again "
         "shortly); the ledger still has it processed, as before\n"
     )
@@ -251,7 +246,7 @@ def test_a_replay_that_changes_nothing_keeps_the_processed_status_and_says_why(
 
     result = runner.invoke(args=["billing", "replay", created["id"]])
     assert result.exit_code == 0, result.output
-    assert _said(result) == (
+    assert command_output(result) == (
         f"{created['id']}: processed before; this replay changed nothing "
         "(stale: older than the stored state of sub_u1), so it stays processed\n"
     )
@@ -268,7 +263,7 @@ def test_replay_reports_a_changed_status_explicitly(runner, send_event, database
 
     result = runner.invoke(args=["billing", "replay", event["id"]])
     assert result.exit_code == 0, result.output
-    assert _said(result) == f"{event['id']}: ignored before, now processed\n"
+    assert command_output(result) == f"{event['id']}: ignored before, now processed\n"
     row = database.event(event["id"])
     assert (row["status"], row["outcome_reason"]) == ("processed", None)
     assert database.user("u1")["subscription_tier"] == "pro"
@@ -282,7 +277,7 @@ def test_a_failed_replay_of_a_failed_event_exits_non_zero(
     send_event(event)
     result = runner.invoke(args=["billing", "replay", event["id"]])
     assert result.exit_code == 1
-    assert _said(result) == (
+    assert command_output(result) == (
         f"Error: {event['id']}: replay failed (RuntimeError: bug in the handler); "
         "the ledger has it failed, after 2 attempt(s)\n"
     )
@@ -301,7 +296,7 @@ def test_replay_missed_reports_each_outcome_and_fails_if_one_failed(
         use_double.put_event(event)
     result = runner.invoke(args=["billing", "replay", "--missed", "--since", _date(T0)])
     assert result.exit_code == 1
-    assert _said(result).splitlines() == [
+    assert command_output(result).splitlines() == [
         f"{good['id']} customer.subscription.created: processed",
         f"{bad['id']} customer.subscription.updated: failed (RuntimeError: bug in the handler)",
         f"{unknown['id']} customer.created: ignored (unhandled event type customer.created)",

@@ -8,14 +8,10 @@ import pytest
 import stripe
 
 from billing_service.webhooks import HANDLERS
+from tests.conftest import command_output
 
 URL = "https://api.example.com/api/billing/webhook"
 HANDLED = sorted(HANDLERS)
-
-
-def _said(result) -> str:
-    """What the command printed, without the log lines (JSON) the suite's logging adds."""
-    return "".join(line for line in result.output.splitlines(True) if not line.startswith("{"))
 
 
 def _register(double, url: str, events: list[str], api_version: str | None = None) -> None:
@@ -78,7 +74,7 @@ def test_create_when_stripe_refuses_is_an_error_line(runner, use_double):
     use_double.fail_next("POST", "/v1/webhook_endpoints", 400, "invalid_request_error")
     result = runner.invoke(args=["billing", "webhook-endpoint", "create", "--url", URL])
     assert result.exit_code == 1
-    assert _said(result) == (
+    assert command_output(result) == (
         "Error: Could not create the webhook endpoint: Stripe could not complete the request\n"
     )
 
@@ -92,7 +88,7 @@ def test_without_a_stripe_key_each_command_says_so_in_one_line(
     stripe_settings(STRIPE_SECRET_KEY=None)
     result = runner.invoke(args=["billing", "webhook-endpoint", *args])
     assert result.exit_code == 1
-    assert _said(result) == "Error: Stripe is not configured: set STRIPE_SECRET_KEY\n"
+    assert command_output(result) == "Error: Stripe is not configured: set STRIPE_SECRET_KEY\n"
     assert use_double.requests == []
 
 
@@ -101,7 +97,7 @@ def test_list_shows_each_endpoint(runner, use_double):
     _register(use_double, "https://old.example.com/hook", ["*"])
     result = runner.invoke(args=["billing", "webhook-endpoint", "list"])
     assert result.exit_code == 0, result.output
-    lines = _said(result).splitlines()
+    lines = command_output(result).splitlines()
     assert len(lines) == 2
     new, old = sorted(use_double.webhook_endpoints.values(), key=lambda e: e["url"])
     assert f"{new['id']}  {URL}  enabled  API 2024-06-20  {len(HANDLED)} event type(s)" in lines
@@ -114,7 +110,7 @@ def test_list_shows_each_endpoint(runner, use_double):
 def test_list_of_no_endpoints_prints_nothing_and_succeeds(runner, use_double):
     result = runner.invoke(args=["billing", "webhook-endpoint", "list"])
     assert result.exit_code == 0
-    assert _said(result) == ""
+    assert command_output(result) == ""
 
 
 def test_check_passes_an_endpoint_with_every_handled_event(runner, use_double):
@@ -122,7 +118,7 @@ def test_check_passes_an_endpoint_with_every_handled_event(runner, use_double):
     result = runner.invoke(args=["billing", "webhook-endpoint", "check"])
     assert result.exit_code == 0, result.output
     (endpoint,) = use_double.webhook_endpoints.values()
-    assert _said(result) == f"{endpoint['id']} {URL}: ok\n"
+    assert command_output(result) == f"{endpoint['id']} {URL}: ok\n"
 
 
 def test_check_names_missing_and_extra_events_and_fails(runner, use_double):
@@ -131,7 +127,7 @@ def test_check_names_missing_and_extra_events_and_fails(runner, use_double):
     result = runner.invoke(args=["billing", "webhook-endpoint", "check"])
     assert result.exit_code == 1
     (endpoint,) = use_double.webhook_endpoints.values()
-    assert _said(result).splitlines() == [
+    assert command_output(result).splitlines() == [
         f"{endpoint['id']} {URL}: missing customer.subscription.paused, invoice.paid",
         "  extra (ignored by the service): charge.succeeded",
     ]
@@ -141,27 +137,27 @@ def test_check_counts_a_wildcard_as_every_event(runner, use_double):
     _register(use_double, URL, ["*"])
     result = runner.invoke(args=["billing", "webhook-endpoint", "check"])
     assert result.exit_code == 0, result.output
-    assert ": ok\n" in _said(result)
-    assert "extra: * (every event type" in _said(result)
+    assert ": ok\n" in command_output(result)
+    assert "extra: * (every event type" in command_output(result)
 
 
 def test_check_only_extra_events_still_passes(runner, use_double):
     _register(use_double, URL, [*HANDLED, "charge.failed"])
     result = runner.invoke(args=["billing", "webhook-endpoint", "check"])
     assert result.exit_code == 0, result.output
-    assert "extra (ignored by the service): charge.failed" in _said(result)
+    assert "extra (ignored by the service): charge.failed" in command_output(result)
 
 
 def test_check_without_any_endpoint_fails(runner, use_double):
     result = runner.invoke(args=["billing", "webhook-endpoint", "check"])
     assert result.exit_code == 1
-    assert "no webhook endpoint" in _said(result)
+    assert "no webhook endpoint" in command_output(result)
 
 
 def test_check_when_stripe_is_down_is_an_error_line(runner, database):
     result = runner.invoke(args=["billing", "webhook-endpoint", "check"])  # nothing listens
     assert result.exit_code == 1
-    assert _said(result) == (
+    assert command_output(result) == (
         "Error: Could not list the webhook endpoints: Stripe is unavailable; try again shortly\n"
     )
 
