@@ -56,12 +56,16 @@ def _headers(app, user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _customer_on_double(limited, double, database) -> tuple[object, dict[str, str]]:
+    """u1, a Stripe customer, calling ``limited`` (pointed at the double): client and headers."""
+    limited.config["STRIPE_API_BASE"] = double.url
+    database.add_user("u1", stripe_customer_id="cus_u1")
+    return limited.test_client(), _headers(limited, "u1")
+
+
 def test_sessions_are_limited_per_user(limited_app, use_double, database, seeded_plans, app):
     limited = limited_app("2 per minute")
-    limited.config["STRIPE_API_BASE"] = use_double.url
-    database.add_user("u1", stripe_customer_id="cus_u1")
-    client = limited.test_client()
-    headers = _headers(limited, "u1")
+    client, headers = _customer_on_double(limited, use_double, database)
 
     assert client.post(PORTAL, headers=headers).status_code == 200
     checkout = client.post(
@@ -83,10 +87,7 @@ def test_sync_checkout_has_its_own_budget_and_asks_stripe_nothing_past_it(
 ):
     limited = limited_app("1 per minute")
     limited.config["RATELIMIT_SYNC_CHECKOUT"] = "2 per minute"
-    limited.config["STRIPE_API_BASE"] = use_double.url
-    database.add_user("u1", stripe_customer_id="cus_u1")
-    client = limited.test_client()
-    headers = _headers(limited, "u1")
+    client, headers = _customer_on_double(limited, use_double, database)
     assert client.post(PORTAL, headers=headers).status_code == 200
     assert client.post(PORTAL, headers=headers).status_code == 429  # sessions budget spent
 
@@ -154,11 +155,7 @@ def test_limits_hold_across_hosts_with_redis(app, database):
 def test_plan_changes_cancels_and_resumes_share_the_sessions_budget(
     limited_app, use_double, database
 ):
-    limited = limited_app("2 per minute")
-    limited.config["STRIPE_API_BASE"] = use_double.url
-    database.add_user("u1", stripe_customer_id="cus_u1")
-    client = limited.test_client()
-    headers = _headers(limited, "u1")
+    client, headers = _customer_on_double(limited_app("2 per minute"), use_double, database)
     assert client.post(PORTAL, headers=headers).status_code == 200
     assert client.post("/api/billing/cancel", headers=headers).status_code == 409
     for path in ("/api/billing/cancel", "/api/billing/resume", "/api/billing/change-plan"):
