@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,6 +26,7 @@ from billing_service.plans.catalogue import default_catalogue_path, read_catalog
 from billing_service.repository import plans
 from billing_service.web.log_format import configure_logging
 from tests import stripe_reference_files
+from tests.exclusive_database import DatabaseBusy, exclusive
 from tests.stripe_double import StripeDouble, find_openapi_dir, sign_payload
 
 IN_CI = os.environ.get("CI") == "true"
@@ -120,13 +122,36 @@ def stripe_double(_double_server: StripeDouble) -> Iterator[StripeDouble]:
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+def app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
     tmp_dir = tmp_path_factory.mktemp("billing")
+    uri = _test_database_uri(tmp_dir)
+    with _database_to_ourselves(uri, request.config):
+        yield from _migrated_app(uri)
+
+
+@contextmanager
+def _database_to_ourselves(uri: str, config: pytest.Config) -> Iterator[None]:
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def say(message: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n{message}", flush=True)
+
+    try:
+        with exclusive(uri, say=say):
+            yield
+    except DatabaseBusy as error:
+        pytest.exit(str(error), 3)
+
+
+def _migrated_app(uri: str) -> Iterator[Flask]:
     app = create_app(
         {
             "BILLING_ENV": "testing",
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": _test_database_uri(tmp_dir),
+            "SQLALCHEMY_DATABASE_URI": uri,
             "JWT_SECRET_KEY": JWT_SECRET,
             "STRIPE_SECRET_KEY": STRIPE_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
