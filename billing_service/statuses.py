@@ -30,6 +30,9 @@ PAID_STATUSES = frozenset({"active", "trialing", "past_due"})
 LIVE_STATUSES = PAID_STATUSES | {"incomplete", "unpaid", "paused"}
 SUBSCRIBED_STATUSES = LIVE_STATUSES
 
+# Over: Stripe will never charge these again.
+ENDED_STATUSES = frozenset({"cancelled", "incomplete_expired"})
+
 
 def status_from_stripe(stripe_status: str) -> str:
     """Our spelling of a Stripe subscription status."""

@@ -21,6 +21,9 @@ from sqlalchemy.pool import NullPool
 
 # Any constant; "billing" in ASCII. Only runs of this suite take it.
 LOCK_KEY = 0x62696C6C696E67
+# The lock's connection says who it is: a test that drops every connection of the database (a
+# simulated failover) spares it, or the lock would go with it.
+APPLICATION_NAME = "billing_service test run lock"
 
 
 class DatabaseBusy(RuntimeError):
@@ -38,7 +41,9 @@ def exclusive(
         return
     if wait_seconds is None:
         wait_seconds = float(os.environ.get("TEST_DATABASE_WAIT_SECONDS", "900"))
-    engine = sa.create_engine(uri, poolclass=NullPool)
+    engine = sa.create_engine(
+        uri, poolclass=NullPool, connect_args={"application_name": APPLICATION_NAME}
+    )
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             _acquire(connection, engine.url.render_as_string(), wait_seconds, say)

@@ -10,7 +10,7 @@ from sqlalchemy import func, null, select, update
 
 from billing_service.extensions import db
 from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
-from billing_service.repository import insert_unless_present
+from billing_service.repository import dialect_insert, forget, insert_unless_present
 
 MAX_ERROR_LENGTH = 2000
 
@@ -53,6 +53,61 @@ def claim(
     row.attempts += 1
     row.payload = payload
     return row
+
+
+def claim_delivery(
+    event_id: str, *, event_type: str, stripe_created_at: datetime, payload: dict[str, Any]
+) -> bool:
+    """Claim a delivery of the event for processing, in one statement; False for a redelivery of
+    an event already processed or ignored.
+
+    ``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE status = 'failed'``: a new event is inserted,
+    a failed one (Stripe's retry) is claimed again with one more attempt, and a done one is left
+    alone. The row says ``processed`` from here: if the handler fails, the transaction rolls back
+    with it and the failure is recorded on its own (:func:`record_failure`); if the event is
+    ignored, :func:`mark_ignored` says so. A concurrent delivery of the same event waits on the
+    row until this transaction ends, then finds it done.
+    """
+    now = datetime.now(UTC)
+    table = StripeEvent.__table__
+    values = {
+        "id": event_id,
+        "type": event_type,
+        "stripe_created_at": stripe_created_at,
+        "received_at": now,
+        "status": "processed",
+        "attempts": 1,
+        "payload": payload,
+        "processed_at": now,
+    }
+    statement = dialect_insert(db.session.get_bind().dialect.name)(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={
+            "attempts": table.c.attempts + 1,
+            "payload": statement.excluded.payload,
+            "status": statement.excluded.status,
+            "outcome_reason": None,
+            "last_error": None,
+            "processed_at": statement.excluded.processed_at,
+        },
+        where=table.c.status == "failed",
+    ).returning(table.c.id)
+    claimed = db.session.execute(statement).first() is not None
+    forget(StripeEvent, event_id)
+    return claimed
+
+
+def mark_ignored(event_id: str, reason: str | None) -> None:
+    """Record that a claimed delivery changed nothing, and why (cut to the column's size)."""
+    statement = (
+        update(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .values(status="ignored", outcome_reason=(reason or "")[:MAX_OUTCOME_REASON_LENGTH] or None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(statement)
+    forget(StripeEvent, event_id)
 
 
 def finish(row: StripeEvent, status: str, reason: str | None = None) -> None:

@@ -3,13 +3,93 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal_column, select
 
 from billing_service.extensions import db
-from billing_service.models import Subscription
+from billing_service.models import Subscription, utcnow
+from billing_service.repository import dialect_insert, forget
 from billing_service.statuses import LIVE_STATUSES
+
+_TABLE = Subscription.__table__
+# What an upsert writes over a stored row: everything but the key and the owner.
+_STATE_COLUMNS = (
+    "status",
+    "price_id",
+    "current_period_end",
+    "cancel_at_period_end",
+    "stripe_created_at",
+    "state_as_of",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a decision about a stored subscription needs of it."""
+
+    user_id: str
+    status: str
+    price_id: str | None
+    state_as_of: datetime
+
+
+@dataclass(frozen=True)
+class Written:
+    """A subscription as an upsert left it, with its price's tier (None: the price is in no
+    plan, inactive plans included)."""
+
+    status: str
+    price_id: str | None
+    price_tier: str | None
+
+
+def stored(subscription_id: str) -> Stored | None:
+    """The subscription's owner, status and watermark, read now (no lock)."""
+    columns = (_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.state_as_of)
+    statement = select(*columns).where(_TABLE.c.id == subscription_id)
+    row = db.session.execute(statement).first()
+    return Stored(*row) if row else None
+
+
+def upsert_if_newer(
+    subscription_id: str, user_id: str, state: dict[str, Any], *, ties_win: bool
+) -> Written | None:
+    """Write the subscription's ``state`` (its columns, ``state_as_of`` included) if it is newer
+    than what is stored, in one statement: ``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE``
+    the stored watermark is older (or, with ``ties_win``, not newer) and the row is this user's.
+
+    Returns what was written, or None when nothing was (stale, a tie, or another user's row): the
+    database decides, under the row's lock, so two writers can never both win.
+    """
+    values = {"id": subscription_id, "user_id": user_id, "updated_at": utcnow()} | state
+    statement = dialect_insert(db.session.get_bind().dialect.name)(_TABLE).values(**values)
+    stored_as_of, new_as_of = _TABLE.c.state_as_of, statement.excluded.state_as_of
+    newer = stored_as_of <= new_as_of if ties_win else stored_as_of < new_as_of
+    # Spelt out: SQLAlchemy renders RETURNING's columns unqualified on SQLite, where a subquery
+    # naming price_id would then be ambiguous.
+    price_tier = literal_column(
+        "(SELECT plans.tier FROM plans WHERE plans.price_id = subscriptions.price_id)"
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.id],
+        set_={name: statement.excluded[name] for name in _STATE_COLUMNS if name in values},
+        where=newer & (_TABLE.c.user_id == statement.excluded.user_id),
+    ).returning(_TABLE.c.status, _TABLE.c.price_id, price_tier)
+    row = db.session.execute(statement).first()
+    forget(Subscription, subscription_id)
+    return Written(*row) if row else None
+
+
+def live_ids(user_id: str) -> list[str]:
+    statement = select(_TABLE.c.id).where(
+        _TABLE.c.user_id == user_id, _TABLE.c.status.in_(LIVE_STATUSES)
+    )
+    return sorted(db.session.execute(statement).scalars())
 
 
 def lock(subscription_id: str) -> Subscription | None:

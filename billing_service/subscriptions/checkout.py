@@ -135,7 +135,7 @@ def _apply_live_at_stripe(user: User, customer_id: str) -> str | None:
     for snapshot in live:
         observation = Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
         try:
-            sync.apply(user, observation)
+            sync.apply(user.id, observation)
         except UnknownPrice:
             # Refused all the same: the user pays for it, whatever our catalogue says.
             log.error("Subscription %s of user %s is on a price in no plan", snapshot.id, user.id)

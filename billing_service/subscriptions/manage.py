@@ -21,7 +21,7 @@ from billing_service import repository
 from billing_service.extensions import stripe_api
 from billing_service.models import Subscription, User
 from billing_service.plans import cache as plan_cache
-from billing_service.repository import subscriptions, users
+from billing_service.repository import subscriptions
 from billing_service.statuses import LIVE_STATUSES
 from billing_service.stripe_api.objects import InvalidStripeObject, SubscriptionSnapshot
 from billing_service.stripe_api.subscription_changes import change_key, update_subscription
@@ -151,5 +151,4 @@ def store(user: User, snapshot: SubscriptionSnapshot) -> None:
     # checked with Stripe) rather than looking older than what it reports.
     as_of = datetime.now(UTC).replace(microsecond=0)
     with repository.transaction():
-        locked = users.lock(user.id)
-        sync.apply(locked, Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True))
+        sync.apply(user.id, Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True))

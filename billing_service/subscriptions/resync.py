@@ -37,16 +37,16 @@ def resync_user(user_id: str) -> list[str]:
         for subscription in stripe_api().customer_subscriptions(user.stripe_customer_id):
             snapshot = SubscriptionSnapshot.from_stripe(subscription)
             observation = Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
-            sync.apply(user, observation)
+            sync.apply(user.id, observation)
         # Also repairs a summary that disagrees with stored subscriptions (or a changed catalogue).
-        sync.show_current_subscription(user)
+        sync.show_current_subscription(user.id)
         after = summary(user)
     return [f"{key}: {before[key]} -> {after[key]}" for key in SUMMARY if before[key] != after[key]]
 
 
 def apply_fetched_subscription(user: User, subscription_id: str) -> str:
     """Store one subscription as Stripe has it now (the checkout success page)."""
-    return sync.apply(user, sync.fetched(subscription_id))
+    return sync.apply(user.id, sync.fetched(subscription_id))
 
 
 def summary(user: User) -> dict[str, object]:

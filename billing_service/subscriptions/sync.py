@@ -3,7 +3,8 @@
 Stripe delivers events at least once, in no guaranteed order, and retries for days. Every source
 of subscription state (a webhook payload, an API response, a resync) becomes an
 :class:`Observation`: what it says about one subscription and *as of when*. Each subscription row
-keeps ``state_as_of``, a watermark, and an observation is applied under the row's lock only if:
+keeps ``state_as_of``, a watermark, and an observation is applied only if (decided by the
+database, in the upsert's ``WHERE``, under the user's row lock):
 
 - it is newer than the watermark: applied;
 - it is older: stale, skipped (an ``updated`` arriving after ``deleted`` resurrects nothing);
@@ -45,15 +46,14 @@ from typing import Any
 from flask import current_app
 
 from billing_service.extensions import stripe_api
-from billing_service.models import Subscription, User
-from billing_service.repository import plans, subscriptions, users
-from billing_service.statuses import LIVE_STATUSES, PAID_STATUSES, tier_for
+from billing_service.repository import subscriptions, users
+from billing_service.repository.subscriptions import Stored, Written
+from billing_service.repository.users import Shown
+from billing_service.statuses import LIVE_STATUSES, PAID_STATUSES
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions.outcome import PROCESSED, Handled, ignored
 
 log = logging.getLogger(__name__)
-
-ENDED_STATUSES = frozenset({"cancelled", "incomplete_expired"})
 
 
 class UnknownPrice(RuntimeError):
@@ -83,6 +83,21 @@ class Observation:
     def can_create_row(self) -> bool:
         return self.snapshot is not None or {"status", "price_id"} <= self.changes.keys()
 
+    def state(self) -> dict[str, Any]:
+        """The subscription's columns this observation writes, its watermark included."""
+        state: dict[str, Any] = {}
+        snapshot = self.snapshot
+        if snapshot is not None:
+            state = {
+                "status": snapshot.status,
+                "price_id": snapshot.price_id,
+                "current_period_end": snapshot.current_period_end,
+                "cancel_at_period_end": snapshot.cancel_at_period_end,
+            }
+            if snapshot.created is not None:  # else the stored one stays
+                state["stripe_created_at"] = snapshot.created
+        return state | self.changes | {"state_as_of": self.as_of}
+
 
 def fetched(subscription_id: str, *, not_before: datetime | None = None) -> Observation:
     """The subscription as Stripe has it now."""
@@ -94,120 +109,153 @@ def fetched(subscription_id: str, *, not_before: datetime | None = None) -> Obse
     return Observation(snapshot.id, as_of, snapshot=snapshot, authoritative=True)
 
 
-def apply(user: User, observation: Observation) -> Handled:
+def apply(
+    user_id: str,
+    observation: Observation,
+    *,
+    locked: bool = False,
+    status_before: str | None = None,
+) -> Handled:
     """Apply ``observation`` to the user's subscription if it is the newest; returns the outcome
-    (processed, or ignored with the reason). Runs in the caller's transaction; never commits."""
-    # The user's row first: it serialises all writers of one user's subscriptions, including two
-    # events racing to create the same subscription's row (locking a missing row locks nothing).
-    users.lock(user.id)
-    row = subscriptions.lock(observation.subscription_id)
-    if row is not None and row.user_id != user.id:
-        log.warning(
-            "Subscription %s belongs to user %s, not %s; ignored", row.id, row.user_id, user.id
+    (processed, or ignored with the reason). Runs in the caller's transaction; never commits.
+
+    The user's row is locked first (unless the caller holds the lock: ``locked``, and then
+    ``status_before`` is what it read of the subscription): it serialises all writers of one
+    user's subscriptions, so that the summary computed last sees every one of them.
+    """
+    if not locked:
+        users.lock_id(user_id)
+        stored = subscriptions.stored(observation.subscription_id)
+        status_before = stored.status if stored else None
+    if observation.snapshot is not None and _trusts_snapshots(observation):
+        # The common case, decided by the database in one statement: newer, or not.
+        written = subscriptions.upsert_if_newer(
+            observation.subscription_id,
+            user_id,
+            observation.state(),
+            ties_win=observation.authoritative,
         )
-        return ignored(f"subscription {row.id} belongs to another user")
-    if row is not None and observation.as_of < row.state_as_of:
-        log.info(
-            "Stale state of %s (as of %s, have %s); skipped",
-            row.id,
-            observation.as_of.isoformat(),
-            row.state_as_of.isoformat(),
-        )
-        return ignored(f"stale: older than the stored state of {row.id}")
-    if not observation.authoritative:
-        decision = _judge(row, observation)
-        if decision == "ignore":
-            return ignored(f"changes nothing stored for {observation.subscription_id}")
-        if decision == "fetch":
-            observation = fetched(observation.subscription_id, not_before=observation.as_of)
-    was_live = row is not None and row.status in LIVE_STATUSES
-    written = _write(user, row, observation)
-    show_current_subscription(user, written=written, newly_live=not was_live)
+        if written is None:
+            return _not_written(user_id, observation, status_before)
+    else:
+        hinted = _apply_hint(user_id, observation, status_before)
+        if isinstance(hinted, Handled):
+            return hinted
+        written = hinted
+    _check_price(observation.subscription_id, written.status, written.price_id, written.price_tier)
+    shown = show_current_subscription(user_id)
+    if written.status in LIVE_STATUSES and status_before not in LIVE_STATUSES and shown:
+        _log_a_second_live_subscription(user_id, observation.subscription_id, shown)
     return PROCESSED
 
 
-def _judge(row: Subscription | None, observation: Observation) -> str:
-    """Whether a newer-or-equal observation is written as it is, re-fetched, or ignored.
+def _refetches() -> bool:
+    """``SUBSCRIPTION_SYNC_MODE=refetch``: every event is checked with Stripe."""
+    return current_app.config["SUBSCRIPTION_SYNC_MODE"] == "refetch"
+
+
+def _trusts_snapshots(observation: Observation) -> bool:
+    return observation.authoritative or not _refetches()
+
+
+def _not_written(user_id: str, observation: Observation, status_before: str | None) -> Handled:
+    """Why the upsert wrote nothing: another user's subscription, a stale observation, or a tie
+    (same second as the stored state), which is settled by asking Stripe."""
+    stored = subscriptions.stored(observation.subscription_id)
+    refusal = _refusal(user_id, observation, stored)
+    if refusal is not None:
+        return refusal
+    if observation.authoritative:  # a tie wins then; nothing else leaves a row unwritten
+        raise RuntimeError(f"subscription {observation.subscription_id} was not written")
+    # A tie: both are "as of" the same second, and Stripe knows which is newer.
+    fresh = fetched(observation.subscription_id, not_before=observation.as_of)
+    return apply(user_id, fresh, locked=True, status_before=status_before)
+
+
+def _refusal(user_id: str, observation: Observation, stored: Stored | None) -> Handled | None:
+    """The outcome for an observation of a stored row that is another user's, or older."""
+    if stored is None:
+        return None
+    if stored.user_id != user_id:
+        log.warning(
+            "Subscription %s belongs to user %s, not %s; ignored",
+            observation.subscription_id,
+            stored.user_id,
+            user_id,
+        )
+        return ignored(f"subscription {observation.subscription_id} belongs to another user")
+    if observation.as_of < stored.state_as_of:
+        log.info(
+            "Stale state of %s (as of %s, have %s); skipped",
+            observation.subscription_id,
+            observation.as_of.isoformat(),
+            stored.state_as_of.isoformat(),
+        )
+        return ignored(f"stale: older than the stored state of {observation.subscription_id}")
+    return None
+
+
+def _apply_hint(
+    user_id: str, observation: Observation, status_before: str | None
+) -> Written | Handled:
+    """Apply a partial observation (or any, in refetch mode): what was written, or the outcome
+    when it was not (or was applied through a fetch from Stripe).
 
     Partial observations (an invoice, a checkout session) only hint that something changed: they
     may create a row, but changing an existing one from a hint could skip a change made in between
     whose event is still on its way, so a hint that would change the row is checked with Stripe.
     """
-    if current_app.config["SUBSCRIPTION_SYNC_MODE"] == "refetch":
-        return "fetch"
-    if observation.snapshot is not None:
-        tie = row is not None and observation.as_of == row.state_as_of
-        return "fetch" if tie else "write"
-    if row is None:
-        return "write" if observation.can_create_row() else "fetch"
-    if observation.when_status_in is not None and row.status not in observation.when_status_in:
-        return "ignore"
-    changes_something = any(getattr(row, k) != v for k, v in observation.changes.items())
-    return "fetch" if changes_something else "ignore"
+    sid = observation.subscription_id
+    stored = subscriptions.stored(sid)
+    refusal = _refusal(user_id, observation, stored)
+    if refusal is not None:
+        return refusal
+    if stored is None and observation.can_create_row() and not _refetches():
+        written = subscriptions.upsert_if_newer(sid, user_id, observation.state(), ties_win=True)
+        if written is None:  # it cannot appear under the user's lock; said, in case it does
+            raise RuntimeError(f"subscription {sid} appeared while its user was locked")
+        return written
+    if stored is not None and not _refetches():
+        when = observation.when_status_in
+        changes = observation.changes
+        if (when is not None and stored.status not in when) or not any(
+            getattr(stored, name) != value for name, value in changes.items()
+        ):
+            return ignored(f"changes nothing stored for {sid}")
+    fresh = fetched(sid, not_before=observation.as_of)
+    return apply(user_id, fresh, locked=True, status_before=status_before)
 
 
-def _write(user: User, row: Subscription | None, observation: Observation) -> Subscription:
-    if row is None:
-        row = Subscription(id=observation.subscription_id, user_id=user.id)
-    snapshot = observation.snapshot
-    if snapshot is not None:
-        row.status = snapshot.status
-        row.price_id = snapshot.price_id
-        row.current_period_end = snapshot.current_period_end
-        row.cancel_at_period_end = snapshot.cancel_at_period_end
-        row.stripe_created_at = snapshot.created or row.stripe_created_at
-    for name, value in observation.changes.items():
-        setattr(row, name, value)
-    row.state_as_of = observation.as_of
-    return subscriptions.add(row)
+def show_current_subscription(user_id: str) -> Shown | None:
+    """Point the user's summary at the subscription that matters now (see the module's doc);
+    returns it (None: the user has no subscription, and the summary is left as it is)."""
+    shown = users.show_current_subscription(user_id)
+    if shown is not None and not shown.price_known:
+        _check_price(shown.subscription_id, shown.status, shown.price_id, None)
+    return shown
 
 
-def show_current_subscription(
-    user: User, *, written: Subscription | None = None, newly_live: bool = False
+def _check_price(
+    subscription_id: str, status: str, price_id: str | None, price_tier: str | None
 ) -> None:
-    """Point the user's summary at the subscription that matters now.
-
-    ``written`` is the subscription just stored: like the one shown, it must not be paid on a
-    price in no plan (:class:`UnknownPrice`). ``newly_live``: it was not live before this write,
-    so if another is live too the user has just got a second one, which is logged at ERROR.
-    """
-    rows = subscriptions.for_user(user.id)
-    if not rows:
-        return
-    current = max(rows, key=_precedence)
-    checked = {row.id: row for row in (current, written) if row is not None}
-    tiers = {row_id: _paid_tier(row) for row_id, row in checked.items()}
-    users.show_subscription(user, current, tier=tier_for(current.status, tiers[current.id]))
-    if written is not None and newly_live and written.status in LIVE_STATUSES:
-        live = sorted(row.id for row in rows if row.status in LIVE_STATUSES)
-        if len(live) > 1:
-            log.error(
-                "User %s has %d live subscriptions: %s; showing %s. Cancel the extra one in "
-                "Stripe (see flask billing duplicates)",
-                user.id,
-                len(live),
-                ", ".join(live),
-                current.id,
-            )
-
-
-def _paid_tier(row: Subscription) -> str | None:
-    """The tier of the subscription's price; raises UnknownPrice for a paid one on no plan."""
-    price_tier = plans.tier_for_price(row.price_id) if row.price_id else None
-    if price_tier is None and row.status in PAID_STATUSES:
+    """Raise UnknownPrice for a paid subscription whose price is in no plan."""
+    if price_tier is None and status in PAID_STATUSES:
         raise UnknownPrice(
-            f"Subscription {row.id} is {row.status} on price {row.price_id}, which is in no "
+            f"Subscription {subscription_id} is {status} on price {price_id}, which is in no "
             "plan: seed the plans with it (flask seed-plans), then replay the event"
         )
-    return price_tier
 
 
-def _precedence(row: Subscription) -> tuple[bool, bool, datetime, datetime, str]:
-    oldest = datetime.min.replace(tzinfo=UTC)
-    return (
-        row.status in PAID_STATUSES,
-        row.status not in ENDED_STATUSES,
-        row.stripe_created_at or oldest,
-        row.state_as_of,
-        row.id,
-    )
+def _log_a_second_live_subscription(user_id: str, written_id: str, shown: Shown) -> None:
+    """The write just made ``written_id`` live: if another is live too, the user is about to be
+    billed twice (a race, or the Dashboard), which an operator must see."""
+    live = subscriptions.live_ids(user_id)
+    if len(live) > 1:
+        log.error(
+            "User %s has %d live subscriptions: %s; showing %s. Cancel the extra one in "
+            "Stripe (see flask billing duplicates)",
+            user_id,
+            len(live),
+            ", ".join(live),
+            shown.subscription_id,
+        )

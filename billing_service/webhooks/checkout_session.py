@@ -35,7 +35,7 @@ def apply_checkout_session(event: WebhookEvent, *, paid: bool | None = None) -> 
     if isinstance(user, Handled):
         return user
     observation = _observation(event, session, subscription_id, paid)
-    return sync.apply(user, observation)
+    return sync.apply(user.id, observation)
 
 
 def _observation(

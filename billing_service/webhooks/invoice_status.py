@@ -24,4 +24,4 @@ def apply_invoice_status(
     observation = Observation(
         subscription_id, event.created, changes={"status": status}, when_status_in=when_status_in
     )
-    return sync.apply(user, observation)
+    return sync.apply(user.id, observation)

@@ -102,17 +102,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
     """
     try:
         with repository.transaction():
-            row = events.claim(
-                event.id,
-                event_type=event.type,
-                stripe_created_at=event.created,
-                payload=_ledger_payload(event),
-                again=again,
-            )
-            if row is None:
-                raise _Duplicate
-            handled = _dispatch(event)
-            events.finish(row, handled.outcome, handled.reason)
+            handled = _replay(event) if again else _process_delivery(event)
     except _Duplicate:
         log.info(
             "Stripe event %s (%s): duplicate",
@@ -147,6 +137,33 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         extra=_fields(event, handled.outcome)
         | ({"reason": handled.reason} if handled.reason else {}),
     )
+    return handled
+
+
+def _process_delivery(event: WebhookEvent) -> Handled:
+    """Stripe's delivery: claimed in the ledger and handled, in the caller's transaction."""
+    ledger = {"event_type": event.type, "stripe_created_at": event.created}
+    if not events.claim_delivery(event.id, **ledger, payload=_ledger_payload(event)):
+        raise _Duplicate
+    handled = _dispatch(event)
+    if handled.outcome is Outcome.IGNORED:
+        events.mark_ignored(event.id, handled.reason)
+    return handled
+
+
+def _replay(event: WebhookEvent) -> Handled:
+    """An operator's replay: the event is handled again, whatever the ledger says of it."""
+    row = events.claim(
+        event.id,
+        event_type=event.type,
+        stripe_created_at=event.created,
+        payload=_ledger_payload(event),
+        again=True,
+    )
+    if row is None:  # claim(again=True) always returns the row; said, in case it does not
+        raise _Duplicate
+    handled = _dispatch(event)
+    events.finish(row, handled.outcome, handled.reason)
     return handled
 
 
