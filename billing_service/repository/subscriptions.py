@@ -92,25 +92,8 @@ def live_ids(user_id: str) -> list[str]:
     return sorted(db.session.execute(statement).scalars())
 
 
-def lock(subscription_id: str) -> Subscription | None:
-    """The subscription's row, locked until the transaction ends (None when unknown)."""
-    statement = (
-        select(Subscription)
-        .where(Subscription.id == subscription_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return db.session.execute(statement).scalar_one_or_none()
-
-
 def get(subscription_id: str) -> Subscription | None:
     return db.session.get(Subscription, subscription_id)
-
-
-def add(subscription: Subscription) -> Subscription:
-    db.session.add(subscription)
-    db.session.flush()
-    return subscription
 
 
 def for_user(user_id: str) -> Sequence[Subscription]:

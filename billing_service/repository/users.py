@@ -83,16 +83,6 @@ def set_customer(user: User, stripe_customer_id: str) -> None:
     db.session.flush()
 
 
-def show_subscription(user: User, subscription: Subscription | None, *, tier: str) -> None:
-    """Make the user's summary columns (what GET /subscription answers) show ``subscription``."""
-    user.stripe_subscription_id = subscription.id if subscription else None
-    user.subscription_status = subscription.status if subscription else "free"
-    user.subscription_tier = tier
-    user.current_period_end = subscription.current_period_end if subscription else None
-    user.cancel_at_period_end = subscription.cancel_at_period_end if subscription else False
-    db.session.flush()
-
-
 def ids_with_customer(user_id: str | None = None) -> list[str]:
     """Ids of users with a Stripe customer (one user's, when ``user_id`` is given)."""
     statement = select(User.id).where(User.stripe_customer_id.is_not(None)).order_by(User.id)
