@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, null, select, update
+from sqlalchemy import bindparam, func, null, select, update
 
 from billing_service.extensions import db
 from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
@@ -69,19 +70,36 @@ def claim_delivery(
     row until this transaction ends, then finds it done.
     """
     now = datetime.now(UTC)
-    table = StripeEvent.__table__
     values = {
         "id": event_id,
         "type": event_type,
         "stripe_created_at": stripe_created_at,
+        "payload": payload,
+        "now": now,
+    }
+    connection = db.session.connection()
+    claimed = connection.execute(_claim(connection.dialect.name), values).first() is not None
+    forget(StripeEvent, event_id)
+    return claimed
+
+
+@cache
+def _claim(dialect: str):  # type: ignore[no-untyped-def]
+    """The statement of :func:`claim_delivery`, built once per process."""
+    table = StripeEvent.__table__
+    now = bindparam("now", type_=table.c.received_at.type)
+    values = {
+        "id": bindparam("id"),
+        "type": bindparam("type"),
+        "stripe_created_at": bindparam("stripe_created_at"),
         "received_at": now,
         "status": "processed",
         "attempts": 1,
-        "payload": payload,
+        "payload": bindparam("payload"),
         "processed_at": now,
     }
-    statement = dialect_insert(db.session.get_bind().dialect.name)(table).values(**values)
-    statement = statement.on_conflict_do_update(
+    statement = dialect_insert(dialect)(table).values(values)
+    return statement.on_conflict_do_update(
         index_elements=[table.c.id],
         set_={
             "attempts": table.c.attempts + 1,
@@ -93,20 +111,19 @@ def claim_delivery(
         },
         where=table.c.status == "failed",
     ).returning(table.c.id)
-    claimed = db.session.execute(statement).first() is not None
-    forget(StripeEvent, event_id)
-    return claimed
+
+
+_MARK_IGNORED = (
+    update(StripeEvent)
+    .where(StripeEvent.id == bindparam("event_id"))
+    .values(status="ignored", outcome_reason=bindparam("reason"))
+)
 
 
 def mark_ignored(event_id: str, reason: str | None) -> None:
     """Record that a claimed delivery changed nothing, and why (cut to the column's size)."""
-    statement = (
-        update(StripeEvent)
-        .where(StripeEvent.id == event_id)
-        .values(status="ignored", outcome_reason=(reason or "")[:MAX_OUTCOME_REASON_LENGTH] or None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(statement)
+    reason = reason[:MAX_OUTCOME_REASON_LENGTH] if reason else None
+    db.session.connection().execute(_MARK_IGNORED, {"event_id": event_id, "reason": reason})
     forget(StripeEvent, event_id)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, bindparam, func, literal_column, select
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, utcnow
@@ -48,11 +49,20 @@ class Written:
     price_tier: str | None
 
 
+_STORED = select(_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.state_as_of).where(
+    _TABLE.c.id == bindparam("subscription_id")
+)
+_LIVE_IDS = (
+    select(_TABLE.c.id)
+    .where(_TABLE.c.user_id == bindparam("user_id"), _TABLE.c.status.in_(LIVE_STATUSES))
+    .order_by(_TABLE.c.id)
+)
+
+
 def stored(subscription_id: str) -> Stored | None:
     """The subscription's owner, status and watermark, read now (no lock)."""
-    columns = (_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.state_as_of)
-    statement = select(*columns).where(_TABLE.c.id == subscription_id)
-    row = db.session.execute(statement).first()
+    params = {"subscription_id": subscription_id}
+    row = db.session.connection().execute(_STORED, params).first()
     return Stored(*row) if row else None
 
 
@@ -66,8 +76,19 @@ def upsert_if_newer(
     Returns what was written, or None when nothing was (stale, a tie, or another user's row): the
     database decides, under the row's lock, so two writers can never both win.
     """
+    connection = db.session.connection()
+    statement = _upsert(connection.dialect.name, tuple(sorted(state)), ties_win)
     values = {"id": subscription_id, "user_id": user_id, "updated_at": utcnow()} | state
-    statement = dialect_insert(db.session.get_bind().dialect.name)(_TABLE).values(**values)
+    row = connection.execute(statement, values).first()
+    forget(Subscription, subscription_id)
+    return Written(*row) if row else None
+
+
+@cache
+def _upsert(dialect: str, columns: tuple[str, ...], ties_win: bool):  # type: ignore[no-untyped-def]
+    """The upsert of :func:`upsert_if_newer` for these columns, built once per process."""
+    written = ("id", "user_id", "updated_at", *columns)
+    statement = dialect_insert(dialect)(_TABLE).values({name: bindparam(name) for name in written})
     stored_as_of, new_as_of = _TABLE.c.state_as_of, statement.excluded.state_as_of
     newer = stored_as_of <= new_as_of if ties_win else stored_as_of < new_as_of
     # Spelt out: SQLAlchemy renders RETURNING's columns unqualified on SQLite, where a subquery
@@ -75,21 +96,11 @@ def upsert_if_newer(
     price_tier = literal_column(
         "(SELECT plans.tier FROM plans WHERE plans.price_id = subscriptions.price_id)"
     )
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
-        set_={name: statement.excluded[name] for name in _STATE_COLUMNS if name in values},
+        set_={name: statement.excluded[name] for name in _STATE_COLUMNS if name in written},
         where=newer & (_TABLE.c.user_id == statement.excluded.user_id),
     ).returning(_TABLE.c.status, _TABLE.c.price_id, price_tier)
-    row = db.session.execute(statement).first()
-    forget(Subscription, subscription_id)
-    return Written(*row) if row else None
-
-
-def live_ids(user_id: str) -> list[str]:
-    statement = select(_TABLE.c.id).where(
-        _TABLE.c.user_id == user_id, _TABLE.c.status.in_(LIVE_STATUSES)
-    )
-    return sorted(db.session.execute(statement).scalars())
 
 
 def get(subscription_id: str) -> Subscription | None:
@@ -99,6 +110,11 @@ def get(subscription_id: str) -> Subscription | None:
 def for_user(user_id: str) -> Sequence[Subscription]:
     statement = select(Subscription).where(Subscription.user_id == user_id)
     return db.session.execute(statement).scalars().all()
+
+
+def live_ids(user_id: str) -> list[str]:
+    """The user's live subscriptions, by id."""
+    return list(db.session.connection().execute(_LIVE_IDS, {"user_id": user_id}).scalars())
 
 
 def _users_with_several_live() -> Select[tuple[str]]:

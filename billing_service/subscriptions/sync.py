@@ -46,9 +46,9 @@ from typing import Any
 from flask import current_app
 
 from billing_service.extensions import stripe_api
-from billing_service.repository import subscriptions, users
+from billing_service.repository import subscriptions, summaries, users
 from billing_service.repository.subscriptions import Stored, Written
-from billing_service.repository.users import Shown
+from billing_service.repository.summaries import Shown
 from billing_service.statuses import LIVE_STATUSES, PAID_STATUSES
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions.outcome import PROCESSED, Handled, ignored
@@ -229,7 +229,7 @@ def _apply_hint(
 def show_current_subscription(user_id: str) -> Shown | None:
     """Point the user's summary at the subscription that matters now (see the module's doc);
     returns it (None: the user has no subscription, and the summary is left as it is)."""
-    shown = users.show_current_subscription(user_id)
+    shown = summaries.show_current_subscription(user_id)
     if shown is not None and not shown.price_known:
         _check_price(shown.subscription_id, shown.status, shown.price_id, None)
     return shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from billing_service.repository import users
+from billing_service.repository import summaries
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions import sync
 from billing_service.subscriptions.outcome import Handled, ignored
@@ -20,7 +20,7 @@ def apply_subscription_payload(event: WebhookEvent, *, status: str | None = None
         snapshot = dataclasses.replace(snapshot, status=status)
     observation = Observation(snapshot.id, event.created, snapshot=snapshot)
     # The owner (by the stored subscription, else by its customer), locked, in one statement.
-    owner = users.lock_owner(snapshot.id, snapshot.customer_id)
+    owner = summaries.lock_owner(snapshot.id, snapshot.customer_id)
     if owner is not None:
         return sync.apply(
             owner.user_id, observation, locked=True, status_before=owner.subscription_status
