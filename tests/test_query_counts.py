@@ -50,6 +50,18 @@ def test_reading_a_subscription_is_one_statement(client, token_for, customer, st
     assert len(statements.seen) == 1, statements.seen
 
 
+def test_reading_a_paying_users_subscription_is_one_statement(
+    client, token_for, customer, send_event, statements
+):
+    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
+    client.get("/api/billing/plans")
+    statements.reset()
+    r = client.get("/api/billing/subscription", headers=token_for("u1", email="u1@example.com"))
+    assert (r.json["subscription_tier"], r.json["plan_id"]) == ("pro", "pro")
+    # The user's row, joined by key to the shown subscription for its price (hence its plan).
+    assert len(statements.seen) == 1, statements.seen
+
+
 def test_the_plan_list_is_read_once_then_from_memory(client, seeded_plans, statements):
     client.get("/api/billing/plans")
     statements.reset()

@@ -9,7 +9,7 @@ from flask_jwt_extended import jwt_required
 
 from billing_service import repository
 from billing_service.api import bp
-from billing_service.api.current_user import current_user
+from billing_service.api.current_user import current_summary, current_user, summary_of
 from billing_service.api.openapi import openapi_document
 from billing_service.api.rate_limits import sessions_per_user, sync_checkouts_per_user
 from billing_service.api.request_body import parse_body, parse_query
@@ -36,6 +36,7 @@ from billing_service.subscriptions.portal import open_portal
 
 if TYPE_CHECKING:
     from billing_service.models import User
+    from billing_service.repository.users import Summary
 
 
 @bp.post("/create-checkout-session")
@@ -62,7 +63,7 @@ def create_portal_session():
 @jwt_required()
 def subscription():
     repository.read_only()
-    return _subscription_of(current_user())
+    return _summary_response(current_summary())
 
 
 @bp.post("/sync-checkout")
@@ -128,11 +129,20 @@ def invoices():
 
 
 def _subscription_of(user: User) -> dict[str, object]:
-    plan_id, features = current_plan(user)
-    response = SubscriptionResponse.model_validate(user, from_attributes=True)
-    return response.model_copy(update={"plan_id": plan_id, "features": features}).model_dump(
-        mode="json"
-    )
+    return _summary_response(summary_of(user))
+
+
+def _summary_response(summary: Summary) -> dict[str, object]:
+    plan_id, features = current_plan(summary.subscription_tier, summary.price_id)
+    return SubscriptionResponse(
+        subscription_status=summary.subscription_status,
+        subscription_tier=summary.subscription_tier,
+        stripe_customer_id=summary.stripe_customer_id,
+        current_period_end=summary.current_period_end,
+        cancel_at_period_end=summary.cancel_at_period_end,
+        plan_id=plan_id,
+        features=features,
+    ).model_dump(mode="json")
 
 
 @bp.get("/plans")

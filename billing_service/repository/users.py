@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import bindparam, select, update
 
 from billing_service.extensions import db
-from billing_service.models import User, utcnow
+from billing_service.models import Subscription, User, utcnow
 from billing_service.repository import insert_unless_present
 
 
@@ -57,6 +60,44 @@ def create(user_id: str, *, email: str | None, name: str | None) -> User | None:
     if not insert_unless_present(User, {"id": user_id, "email": email, "name": name}, key="id"):
         return None
     return db.session.get(User, user_id)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A user's billing summary, as GET /subscription answers it, with the shown subscription's
+    price (for its plan) and what the first-sight rules of :func:`get_or_create` compare."""
+
+    email: str | None
+    name: str | None
+    stripe_customer_id: str | None
+    subscription_status: str
+    subscription_tier: str
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    price_id: str | None
+
+
+_SUMMARY = (
+    select(
+        User.email,
+        User.name,
+        User.stripe_customer_id,
+        User.subscription_status,
+        User.subscription_tier,
+        User.current_period_end,
+        User.cancel_at_period_end,
+        Subscription.price_id,
+    )
+    .outerjoin(Subscription, Subscription.id == User.stripe_subscription_id)
+    .where(User.id == bindparam("user_id"))
+)
+
+
+def summary(user_id: str) -> Summary | None:
+    """The user's summary, in one statement (the user's row by its key, and the shown
+    subscription's by its key); None for a user we have never seen."""
+    row = db.session.connection().execute(_SUMMARY, {"user_id": user_id}).first()
+    return Summary(*row) if row else None
 
 
 def lock_id(user_id: str) -> None:
