@@ -13,9 +13,12 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from billing_service.extensions import db
+from billing_service.repository.sqlite_writer import writer_turn
 
 # Set on the session by read_only(); the session (and this mark) ends with the app context.
 _READ_ONLY = "billing_service.read_only"
+# SQLite's busy timeout (config.engine_options): how long a writer waits for its turn.
+_SQLITE_BUSY_SECONDS = 15
 
 
 @contextmanager
@@ -28,12 +31,13 @@ def transaction() -> Iterator[None]:
     """
     if db.session.info.pop(_READ_ONLY, False):
         db.session.rollback()
-    try:
-        yield
-        db.session.commit()
-    except BaseException:
-        rollback_after_failure()
-        raise
+    with writer_turn(db.session.connection(), busy_seconds=_SQLITE_BUSY_SECONDS):
+        try:
+            yield
+            db.session.commit()
+        except BaseException:
+            rollback_after_failure()
+            raise
 
 
 def commit() -> None:

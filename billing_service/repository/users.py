@@ -141,12 +141,9 @@ def lock_for_checkout(user_id: str) -> User:
 
     PostgreSQL: ``SELECT ... FOR UPDATE``, the row lock every writer of this user's billing
     state takes (a webhook for this user waits for the checkout, and the reverse), and nothing
-    else waits. SQLite ignores FOR UPDATE, so there a no-op UPDATE of the row comes first: it
-    takes SQLite's write lock, which holds every other writer (in any process) until the
-    transaction ends. That is coarser, but SQLite never has more than one writer anyway, and
-    its busy timeout turns a long wait into a 503 rather than a second open Checkout.
+    else waits. SQLite ignores FOR UPDATE; there the transaction (``repository.transaction``)
+    began with ``BEGIN IMMEDIATE`` and holds SQLite's write lock, which holds every other writer
+    (in any process) until it ends. That is coarser, but SQLite never has more than one writer
+    anyway, and a long wait becomes a 503 rather than a second open Checkout.
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        statement = update(User).where(User.id == user_id).values(updated_at=User.updated_at)
-        db.session.execute(statement)
     return lock(user_id)
