@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from bench import dataset
 from bench.reference_app import create_app as create_reference
 from billing_service.extensions import db
 from tests.conftest import JWT_SECRET, PRO_PRICE, TEAM_PRICE, WEBHOOK_SECRET
@@ -197,3 +198,20 @@ def test_the_reference_applies_no_event_of_the_same_second(app, reference, two_c
     assert post(reference, first).json["outcome"] == "processed"
     assert post(reference, tie).json["outcome"] == "ignored"
     assert rows(app, "u2")["summary"][:2] == ("active", "team")
+
+
+def test_the_reset_between_streams_leaves_the_prepared_state(
+    app, reference, database, seeded_plans
+):
+    database.add_user("u2", email="u2@example.com", stripe_customer_id="cus_u2")
+    event = for_u2(subscription_event("customer.subscription.updated", at=10, version="2026"))
+    assert post(reference, event).json["outcome"] == "processed"
+
+    dataset.reset_webhook_state(app.config["SQLALCHEMY_DATABASE_URI"])
+
+    assert rows(app, "u2") == {
+        "summary": ("free", "free", None, False),
+        "subscriptions": [],
+        "events": [],
+    }
+    assert post(reference, event).json["outcome"] == "processed"  # not a duplicate any more
