@@ -1,9 +1,8 @@
 """What the benchmark runs against: a migrated database with the plans and 100,000 users, access
-tokens for them, and distinct signed webhook deliveries that each change a user's row."""
+tokens for them, and the reset between webhook streams (the streams: ``bench/streams.py``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,10 +15,8 @@ from billing_service import create_app, repository
 from billing_service.extensions import db
 from billing_service.plans.catalogue import default_catalogue_path, read_catalogue
 from billing_service.repository import plans
-from tests.stripe_double import make_event, sign_payload, subscription_object
 
 PRO_PRICE = "price_pro_monthly_placeholder"
-DAY = 24 * 60 * 60
 
 
 def user_id(n: int) -> str:
@@ -82,29 +79,30 @@ def write_tokens(path: Path, *, jwt_secret: str, first: int, last: int, count: i
     path.write_text("\n".join(tokens) + "\n")
 
 
-def write_webhook_deliveries(path: Path, *, secret: str, count: int, now: int) -> None:
-    """``count`` distinct signed ``customer.subscription.updated`` deliveries, one a line as
-    ``<Stripe-Signature>\\t<body>``: user n's first subscription, active on the pro plan.
-
-    Signed now: the servers run with a large STRIPE_WEBHOOK_TOLERANCE, so the run may take longer
-    than Stripe's 300 s without the signatures going stale.
-    """
-    subscription = subscription_object(
-        id="sub_bench_template",
-        customer="cus_bench_template",
-        price_id=PRO_PRICE,
-        status="active",
-        current_period_end=now + 30 * DAY,
-        version="2026",
-    )
-    event = make_event("customer.subscription.updated", subscription, created=now, version="2026")
-    data_object = event["data"]["object"]
-    lines = []
-    for n in range(1, count + 1):
-        event["id"] = f"evt_bench_{n:08d}"
-        data_object["id"] = f"sub_bench_{n}"
-        data_object["customer"] = f"cus_bench_{n}"
-        data_object["items"]["data"][0]["subscription"] = data_object["id"]
-        body = json.dumps(event, separators=(",", ":")).encode()
-        lines.append(f"{sign_payload(body, secret, now)}\t{body.decode()}")
-    path.write_text("\n".join(lines) + "\n")
+def reset_webhook_state(database_uri: str) -> None:
+    """Undo what webhook streams wrote (the ledger, the subscriptions, the users' summaries), so
+    that the next stream meets the state ``prepare_database`` left, while the servers keep
+    running. On PostgreSQL the tables are vacuumed and analysed too: no dead rows, no autovacuum
+    woken up by the previous stream during the next one."""
+    engine = sa.create_engine(database_uri)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as connection:
+        if postgres:
+            connection.execute(sa.text("TRUNCATE stripe_events, subscriptions"))
+        else:
+            connection.execute(sa.text("DELETE FROM stripe_events"))
+            connection.execute(sa.text("DELETE FROM subscriptions"))
+        connection.execute(
+            sa.text(
+                "UPDATE users SET subscription_status = 'free', subscription_tier = 'free', "
+                "stripe_subscription_id = NULL, current_period_end = NULL, "
+                "cancel_at_period_end = false WHERE stripe_subscription_id IS NOT NULL"
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if postgres:
+            connection.execute(sa.text("VACUUM ANALYZE users, subscriptions, stripe_events"))
+        else:
+            # The write-ahead log back to empty, as on a new database.
+            connection.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()

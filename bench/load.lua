@@ -1,27 +1,42 @@
 -- wrk script for every benchmark target. Set by environment variables:
---   BENCH_TOKENS    file of access tokens, one a line: each request carries the next one
+--   BENCH_TOKENS     file of access tokens, one a line: each request carries the next one
 --   BENCH_DELIVERIES file of "<Stripe-Signature>\t<body>" lines: each request posts the next one
---   BENCH_BODY      a fixed JSON body to POST
--- Run it with one wrk thread (-t1): the index is per thread, so deliveries stay distinct.
--- At exit it prints one JSON line: requests, errors and latency percentiles (microseconds).
+--   BENCH_BODY       a fixed JSON body to POST
+--   BENCH_THREADS    wrk's -t: each thread takes every BENCH_THREADS-th line of those files from
+--                    its own, so that no two threads send the same delivery
+-- At exit it prints one JSON line: requests, errors, latency percentiles (microseconds), and
+-- whether a thread ran out of deliveries (its later requests were repeats, cheap duplicates).
 
+local threads = {}
 local tokens, deliveries = {}, {}
 local body = os.getenv("BENCH_BODY")
-local next_index = 0
+next_index = 0
+delivery_count = 0
+
+function setup(thread)
+  thread:set("thread_number", #threads)
+  table.insert(threads, thread)
+end
 
 local function read_lines(name)
-  local lines = {}
+  local lines, index = {}, 0
+  local step = tonumber(os.getenv("BENCH_THREADS") or "1")
   if name and name ~= "" then
     for line in io.lines(name) do
-      if line ~= "" then lines[#lines + 1] = line end
+      if line ~= "" then
+        if index % step == thread_number then lines[#lines + 1] = line end
+        index = index + 1
+      end
     end
   end
   return lines
 end
 
 function init(args)
+  thread_number = thread_number or 0
   tokens = read_lines(os.getenv("BENCH_TOKENS"))
   deliveries = read_lines(os.getenv("BENCH_DELIVERIES"))
+  delivery_count = #deliveries
 end
 
 function request()
@@ -45,11 +60,17 @@ function request()
 end
 
 function done(summary, latency, requests)
+  local ran_out = false
+  for _, thread in ipairs(threads) do
+    local count = thread:get("delivery_count")
+    if count > 0 and thread:get("next_index") > count then ran_out = true end
+  end
   local e = summary.errors
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "non_2xx_or_3xx": %d, "socket_errors": %d, ' ..
-    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "mean_us": %.1f, "max_us": %d}\n',
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "mean_us": %.1f, "max_us": %d, ' ..
+    '"ran_out": %s}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean,
-    latency.max))
+    latency.max, tostring(ran_out)))
 end

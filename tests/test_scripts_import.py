@@ -17,6 +17,11 @@ SCRIPTS = [
     "bench.servers",
     "bench.dataset",
     "bench.report",
+    "bench.runner",
+    "bench.measure",
+    "bench.streams",
+    "bench.plot",
+    "bench.reference_app",
 ]
 
 

@@ -1,0 +1,169 @@
+"""The benchmark's harness: what its webhook streams hold, the bare constant list GET /plans is
+compared with, and how the report judges a target. (The reset between streams: in
+test_bench_reference.py, with the reference that writes what it undoes.)"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+import stripe
+
+from bench import report
+from bench.streams import Stream, streams_for, write_stream
+from tests.conftest import WEBHOOK_SECRET
+
+NOW = 1_800_000_000
+
+
+def read_stream(path) -> list[tuple[str, dict[str, Any]]]:
+    lines = path.read_text().splitlines()
+    return [(line.split("\t")[0], json.loads(line.split("\t")[1])) for line in lines]
+
+
+def test_a_stream_holds_signed_events_each_newer_than_the_last_of_its_subscription(tmp_path):
+    path = tmp_path / "stream.txt"
+    events = write_stream(
+        path, Stream("20 subscribers", 20), secret=WEBHOOK_SECRET, count=100, now=NOW
+    )
+
+    deliveries = read_stream(path)
+    assert events == len(deliveries) == len({event["id"] for _, event in deliveries}) == 100
+    latest: dict[str, int] = {}
+    for signature, event in deliveries:
+        body = json.dumps(event, separators=(",", ":"))
+        stripe.WebhookSignature.verify_header(body, signature, WEBHOOK_SECRET, tolerance=None)
+        subscription = event["data"]["object"]
+        assert subscription["customer"] == "cus_bench_" + subscription["id"].rsplit("_", 1)[1]
+        assert event["created"] > latest.get(subscription["id"], 0)
+        assert event["created"] < NOW  # from the past: none refused as from the future
+        latest[subscription["id"]] = event["created"]
+    assert len(latest) == 20
+    prices = [
+        s["items"]["data"][0]["price"]["id"] for s in (e["data"]["object"] for _, e in deliveries)
+    ]
+    assert prices[0] != prices[20]  # each event of a subscription changes its plan
+
+
+def test_redeliveries_repeat_earlier_deliveries(tmp_path):
+    path = tmp_path / "stream.txt"
+    stream = Stream("20 subscribers, 30% redeliveries", 20, redeliveries=0.3)
+    events = write_stream(path, stream, secret=WEBHOOK_SECRET, count=1000, now=NOW)
+
+    lines = path.read_text().splitlines()
+    repeats = len(lines) - len(set(lines))
+    assert events == len(set(lines))
+    assert 250 <= repeats <= 350
+    seen: set[str] = set()
+    for line in lines:
+        event_id = json.loads(line.split("\t")[1])["id"]
+        # A new event comes in order; a repeated one was delivered before.
+        assert line in seen or event_id == f"evt_bench_{len(seen) + 1:08d}"
+        seen.add(line)
+
+
+def test_the_spread_stream_reaches_every_one_of_its_subscribers(tmp_path):
+    assert streams_for(users=100_000)[2] == Stream("10,000 subscribers", 10_000)
+    spread = streams_for(users=500)[2]  # no more subscribers than users
+    path = tmp_path / "stream.txt"
+    write_stream(path, spread, secret=WEBHOOK_SECRET, count=600, now=NOW)
+
+    customers = Counter(event["data"]["object"]["customer"] for _, event in read_stream(path))
+    assert spread.name == "500 subscribers"
+    assert len(customers) == 500
+
+
+def test_the_bare_plan_list_is_what_the_service_answers(client, seeded_plans, monkeypatch):
+    monkeypatch.setenv("JWT_SECRET_KEY", "unused-by-the-plan-list")
+    bare_app = importlib.import_module("bench.bare_app")
+
+    assert client.get("/api/billing/plans").json == bare_app.PLANS
+
+
+def _row(server: str, database: str | None, endpoint: str, rps: float, p99: float, **kw: Any):
+    figures = {
+        "requests": int(rps * 10),
+        "duration_us": 10_000_000,
+        "p50_us": p99 * 500,
+        "p90_us": p99 * 800,
+        "p99_us": p99 * 1000,
+        "non_2xx_or_3xx": kw.get("non_2xx", 0),
+        "socket_errors": 0,
+        "ran_out": kw.get("ran_out", False),
+    }
+    row = report.row_from_wrk(figures, server=server, database=database, endpoint=endpoint)
+    return row | {"threads": 2, "connections": 16, "load_average_1m": [1.0, 1.0]}
+
+
+def _results(**service_webhook: Any) -> dict[str, Any]:
+    webhook = "POST /webhook, 20 subscribers"
+    rows = [
+        _row("bare", None, report.CEILING, 4000, 2),
+        _row("bare", None, report.PLANS_REFERENCE, 5000, 2),
+        _row("reference", "postgresql", webhook, 1000, 20),
+        _row("service", "postgresql", webhook, 900, 30, **service_webhook),
+        _row("reference", "postgresql", "GET /subscription", 2000, 10),
+        _row("service", "postgresql", "GET /subscription", 1600, 16),
+        _row("service", "postgresql", "GET /plans", 3900, 3),
+    ]
+    results = {
+        "rows": rows,
+        "direct_sdk_checkout": {},
+        "worker_rss_mb": {"bare": 30.0, "postgresql": 81.0, "postgresql-reference": 60.0},
+        "startup": {"runs": 7, "import_wsgi_s": 0.45, "import_s": 0.2, "create_app_s": 0.1},
+    }
+    results["comparisons"] = report.comparisons(rows)
+    return results
+
+
+def _judged(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
+    return {t["target"]: (t["measured"], t["met"]) for t in report.targets(results)}
+
+
+def test_each_endpoint_is_judged_against_its_own_reference():
+    judged = _judged(_results())
+
+    webhook = "POST /webhook, 20 subscribers [postgresql]"
+    assert judged[f"{webhook} req/s vs reference"] == (0.9, True)
+    assert judged[f"{webhook} p99 vs reference"] == (1.5, True)
+    assert judged["GET /subscription [postgresql] req/s vs reference"] == (0.8, False)
+    assert judged["GET /subscription [postgresql] p99 vs reference"] == (1.6, False)
+    assert judged["GET /plans [postgresql] req/s vs bare constant list"] == (0.78, False)
+    assert judged["worker RSS after the run, MB [postgresql]"] == (81.0, False)
+    assert judged['cold `python -c "import wsgi"`, s (median of 7)'] == (0.45, True)
+    assert "worker RSS after the run, MB [postgresql-reference]" not in judged
+
+
+@pytest.mark.parametrize("failure", [{"non_2xx": 3}, {"ran_out": True}])
+def test_a_ratio_built_on_errors_or_repeats_is_missed(failure):
+    judged = _judged(_results(**failure))
+
+    assert judged["POST /webhook, 20 subscribers [postgresql] req/s vs reference"][1] is False
+    assert judged["non-2xx answers in every load above"][1] is ("non_2xx" not in failure)
+
+
+def test_the_report_shows_ratios_to_the_reference_and_to_the_ceiling(tmp_path):
+    results = _results()
+    results["settings"] = {
+        "workers": 2,
+        "worker_class": "sync",
+        "threads": 2,
+        "connections": 16,
+        "checkout_connections": 1,
+        "duration_s": 10,
+        "warmup_s": 2,
+        "users": 100_000,
+        "smoke": False,
+        "streams": {"20 subscribers": {"deliveries": 32_000, "events": 32_000}},
+    }
+    results["load_average"] = {"before": [0.5, 0.4, 0.3], "after": [1.5, 0.9, 0.5]}
+    report.write(results, tmp_path, smoke=False)
+
+    text = (tmp_path / "latest.md").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("| POST /webhook, 20 subscribers |"))
+    assert "| 0.90x | 1.50x | 0.23x | 0 |" in line
+    assert "0.50, 0.40, 0.30 before, 1.50, 0.90, 0.50 after" in text
+    assert json.loads((tmp_path / "latest.json").read_text())["targets"]
