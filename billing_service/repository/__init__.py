@@ -6,10 +6,11 @@ run their work inside :func:`transaction` and never commit or roll back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import ColumnElement, literal_column
 from sqlalchemy.exc import DBAPIError
 
 from billing_service.extensions import db
@@ -83,9 +84,18 @@ def read_only() -> None:
 def forget(model: type[db.Model], key: str) -> None:
     """Expire the session's copy of a row a Core statement just changed, if it holds one, so that
     its next read shows what the database has (the session cannot know what the SQL did)."""
+    if not db.session.identity_map:  # the webhook's case: its statements load no objects
+        return
     held = db.session.identity_map.get(db.session.identity_key(model, key))
     if held is not None:
         db.session.expire(held)
+
+
+def one_of(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
+    """``column IN ('a', 'b')`` with our own constants written into the SQL: ``in_()`` would make
+    an expanding parameter, which SQLAlchemy re-renders into the statement on every execution."""
+    listed = ", ".join(f"'{value}'" for value in sorted(values) if value.isidentifier())
+    return column.op("IN")(literal_column(f"({listed})"))
 
 
 def insert_unless_present(model: type[db.Model], values: dict[str, Any], key: str) -> bool:

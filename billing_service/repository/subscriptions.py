@@ -13,7 +13,7 @@ from sqlalchemy import Select, bindparam, func, literal_column, select
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, utcnow
-from billing_service.repository import dialect_insert, forget
+from billing_service.repository import dialect_insert, forget, one_of
 from billing_service.statuses import LIVE_STATUSES
 
 _TABLE = Subscription.__table__
@@ -54,7 +54,7 @@ _STORED = select(_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.
 )
 _LIVE_IDS = (
     select(_TABLE.c.id)
-    .where(_TABLE.c.user_id == bindparam("user_id"), _TABLE.c.status.in_(LIVE_STATUSES))
+    .where(_TABLE.c.user_id == bindparam("user_id"), one_of(_TABLE.c.status, LIVE_STATUSES))
     .order_by(_TABLE.c.id)
 )
 

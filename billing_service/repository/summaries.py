@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, case, func, select, update
 
 from billing_service.extensions import db
 from billing_service.models import Plan, Subscription, User, UTCDateTime
-from billing_service.repository import forget
+from billing_service.repository import forget, one_of
 from billing_service.statuses import ENDED_STATUSES, FREE_TIER, PAID_STATUSES
 
 _SUBSCRIPTIONS = Subscription.__table__
@@ -87,8 +87,8 @@ def _shown_subquery():  # type: ignore[no-untyped-def]
         .outerjoin(Plan, Plan.price_id == subscription.c.price_id)
         .where(subscription.c.user_id == bindparam("user_id"))
         .order_by(
-            case((subscription.c.status.in_(PAID_STATUSES), 1), else_=0).desc(),
-            case((subscription.c.status.in_(ENDED_STATUSES), 0), else_=1).desc(),
+            case((one_of(subscription.c.status, PAID_STATUSES), 1), else_=0).desc(),
+            case((one_of(subscription.c.status, ENDED_STATUSES), 0), else_=1).desc(),
             subscription.c.stripe_created_at.desc().nulls_last(),
             subscription.c.state_as_of.desc(),
             subscription.c.id.desc(),
@@ -100,7 +100,7 @@ def _shown_subquery():  # type: ignore[no-untyped-def]
 
 def _show_statements():  # type: ignore[no-untyped-def]
     shown = _shown_subquery()
-    paid = shown.c.status.in_(PAID_STATUSES)
+    paid = one_of(shown.c.status, PAID_STATUSES)
     granted = and_(paid, shown.c.price_tier.is_not(None))
     # UPDATE ... FROM the chosen row: a user with no subscription is left as they are. A paid one
     # on a price in no plan is never shown as "paid, tier free": the row is left too, and said.

@@ -15,7 +15,7 @@ import uuid
 from flask import Flask, Response, g, request
 from flask_jwt_extended import get_jwt_identity
 
-from billing_service import metrics
+from billing_service import log_line, metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -62,13 +62,15 @@ def _finish(response: Response) -> Response:
     user_id = _verified_user_id()
     if user_id is not None:
         fields["user_id"] = user_id
+    summary, added_fields = log_line.added()
     log.info(
-        "%s %s %s in %s ms",
+        "%s %s %s in %s ms%s",
         request.method,
         request.path,
         response.status_code,
         fields["duration_ms"],
-        extra=fields,
+        f": {summary}" if summary else "",
+        extra=fields | added_fields,
     )
     return response
 

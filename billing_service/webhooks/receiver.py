@@ -10,7 +10,7 @@ from typing import Any
 import stripe
 from flask import current_app
 
-from billing_service import metrics, repository
+from billing_service import log_line, metrics, repository
 from billing_service.config import key_is_live, webhook_secrets
 from billing_service.repository import events
 from billing_service.stripe_api.errors import StripeFailure
@@ -104,12 +104,7 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         with repository.transaction():
             handled = _replay(event) if again else _process_delivery(event)
     except _Duplicate:
-        log.info(
-            "Stripe event %s (%s): duplicate",
-            event.id,
-            event.type,
-            extra=_fields(event, Outcome.DUPLICATE),
-        )
+        _log_outcome(event, Handled(Outcome.DUPLICATE))
         return Handled(Outcome.DUPLICATE)
     except InvalidStripeObject as error:
         # Signed, yet holding what Stripe never sends: nothing is stored, not even a ledger row
@@ -127,17 +122,20 @@ def process_event(event: WebhookEvent, *, again: bool = False) -> Handled:
         _log_failure(event, error, described, again=again)
         _record_failure(event, described)
         raise EventFailed(described) from None
-    because = f" ({handled.reason})" if handled.reason else ""
-    log.info(
-        "Stripe event %s (%s): %s%s",
-        event.id,
-        event.type,
-        handled.outcome,
-        because,
-        extra=_fields(event, handled.outcome)
-        | ({"reason": handled.reason} if handled.reason else {}),
-    )
+    _log_outcome(event, handled)
     return handled
+
+
+def _log_outcome(event: WebhookEvent, handled: Handled) -> None:
+    """What became of the event: on the request's own log line when Stripe delivered it (one
+    line per delivery, ``request_log``), on a line of its own otherwise (a replay)."""
+    because = f" ({handled.reason})" if handled.reason else ""
+    summary = f"Stripe event {event.id} ({event.type}): {handled.outcome}{because}"
+    fields = _fields(event, handled.outcome) | (
+        {"reason": handled.reason} if handled.reason else {}
+    )
+    if not log_line.add(summary, fields):
+        log.info("%s", summary, extra=fields)
 
 
 def _process_delivery(event: WebhookEvent) -> Handled:
