@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, null, select, update
+from sqlalchemy import JSON, Text, bindparam, cast, func, null, select, update
 
 from billing_service.extensions import db
 from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
@@ -57,7 +57,7 @@ def claim(
 
 
 def claim_delivery(
-    event_id: str, *, event_type: str, stripe_created_at: datetime, payload: dict[str, Any]
+    event_id: str, *, event_type: str, stripe_created_at: datetime, payload_json: str
 ) -> bool:
     """Claim a delivery of the event for processing, in one statement; False for a redelivery of
     an event already processed or ignored.
@@ -67,20 +67,27 @@ def claim_delivery(
     alone. The row says ``processed`` from here: if the handler fails, the transaction rolls back
     with it and the failure is recorded on its own (:func:`record_failure`); if the event is
     ignored, :func:`mark_ignored` says so. A concurrent delivery of the same event waits on the
-    row until this transaction ends, then finds it done.
+    row until this transaction ends, then finds it done. ``payload_json`` is stored as it is.
     """
     now = datetime.now(UTC)
     values = {
         "id": event_id,
         "type": event_type,
         "stripe_created_at": stripe_created_at,
-        "payload": payload,
+        "payload": payload_json,
         "now": now,
     }
     connection = db.session.connection()
     claimed = connection.execute(_claim(connection.dialect.name), values).first() is not None
     forget(StripeEvent, event_id)
     return claimed
+
+
+def _json_text(dialect: str):  # type: ignore[no-untyped-def]
+    """A parameter holding JSON already serialised, for the JSON column."""
+    text = bindparam("payload", type_=Text())
+    # PostgreSQL's json takes text only by a cast; SQLite's JSON column is text.
+    return cast(text, JSON) if dialect == "postgresql" else text
 
 
 @cache
@@ -95,7 +102,7 @@ def _claim(dialect: str):  # type: ignore[no-untyped-def]
         "received_at": now,
         "status": "processed",
         "attempts": 1,
-        "payload": bindparam("payload"),
+        "payload": _json_text(dialect),
         "processed_at": now,
     }
     statement = dialect_insert(dialect)(table).values(values)

@@ -28,9 +28,13 @@ class WebhookEvent:
     livemode: bool
     object: dict[str, Any]
     payload: dict[str, Any]
+    # The payload's JSON as Stripe sent it, when it came in a delivery (the ledger stores it as
+    # it is, rather than serialising the parsed payload again).
+    text: str | None = None
 
     @classmethod
-    def from_payload(cls, payload: object) -> WebhookEvent:
+    def from_payload(cls, payload: object, *, text: str | None = None) -> WebhookEvent:
+        """The event in ``payload``; ``text``: the JSON it was parsed from, if any."""
         if not isinstance(payload, dict) or payload.get("object") != "event":
             raise MalformedEvent("Invalid payload: not a Stripe event")
         try:
@@ -47,7 +51,7 @@ class WebhookEvent:
             or len(event_type) > MAX_TYPE_LENGTH
             or not isinstance(data_object, dict)
             or created_at is None
-            or not _storable(payload)
+            or not _storable(payload, text)
         ):
             raise MalformedEvent("Invalid payload: not a Stripe event")
         return cls(
@@ -57,6 +61,7 @@ class WebhookEvent:
             livemode=bool(payload.get("livemode")),
             object=data_object,
             payload=payload,
+            text=text,
         )
 
     def skeleton(self) -> dict[str, Any]:
@@ -74,9 +79,16 @@ class WebhookEvent:
         }
 
 
-def _storable(payload: dict[str, Any]) -> bool:
+def _storable(payload: dict[str, Any], text: str | None = None) -> bool:
     """Whether every string in ``payload`` can be stored: no NUL character (PostgreSQL's text
-    cannot hold one) and no lone surrogate (not encodable as UTF-8). Stripe sends neither."""
+    cannot hold one) and no lone surrogate (not encodable as UTF-8). Stripe sends neither.
+
+    Given the JSON ``text`` it was parsed from (valid UTF-8, so no surrogate in it, and no raw
+    control character, which JSON forbids in strings), only a ``\\u`` escape can make either:
+    with none, nothing needs serialising to know.
+    """
+    if text is not None and "\\u" not in text:
+        return True
     try:
         text = json.dumps(payload, ensure_ascii=False)
         text.encode("utf-8")

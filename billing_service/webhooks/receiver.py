@@ -59,7 +59,7 @@ def verify_event(payload: bytes, signature: str | None, mimetype: str) -> Webhoo
     ):
         raise DeliveryRefused("Invalid Stripe signature")
     try:
-        event = WebhookEvent.from_payload(json.loads(text))
+        event = WebhookEvent.from_payload(json.loads(text), text=text)
     except (ValueError, RecursionError, MalformedEvent):
         raise DeliveryRefused("Invalid payload: not a Stripe event") from None
     # Stripe creates an event before it signs a delivery of it: one from the future is forged
@@ -141,7 +141,7 @@ def _log_outcome(event: WebhookEvent, handled: Handled) -> None:
 def _process_delivery(event: WebhookEvent) -> Handled:
     """Stripe's delivery: claimed in the ledger and handled, in the caller's transaction."""
     ledger = {"event_type": event.type, "stripe_created_at": event.created}
-    if not events.claim_delivery(event.id, **ledger, payload=_ledger_payload(event)):
+    if not events.claim_delivery(event.id, **ledger, payload_json=_ledger_json(event)):
         raise _Duplicate
     handled = _dispatch(event)
     if handled.outcome is Outcome.IGNORED:
@@ -168,6 +168,13 @@ def _replay(event: WebhookEvent) -> Handled:
 def _fields(event: WebhookEvent, outcome: str) -> dict[str, str]:
     """The structured fields of an event's log line (JSON keys in production)."""
     return {"event_id": event.id, "event_type": event.type, "outcome": outcome}
+
+
+def _ledger_json(event: WebhookEvent) -> str:
+    """:func:`_ledger_payload` as JSON: what Stripe sent, when the whole event is kept."""
+    if event.text is not None and event.type in HANDLERS:
+        return event.text
+    return json.dumps(_ledger_payload(event), separators=(",", ":"))
 
 
 def _ledger_payload(event: WebhookEvent) -> dict[str, Any]:
