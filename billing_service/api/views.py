@@ -62,7 +62,7 @@ def create_portal_session():
 @bp.get("/subscription")
 @jwt_required()
 def subscription():
-    repository.read_only()
+    # One read outside any transaction (repository.read_one), unless the user is new.
     return _summary_response(current_summary())
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column
+from sqlalchemy import ColumnElement, Executable, Row, literal_column
 from sqlalchemy.exc import DBAPIError
 
 from billing_service.extensions import db
@@ -79,6 +79,17 @@ def read_only() -> None:
     db.session.info[_READ_ONLY] = True
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def read_one(statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+    """The first row of one read, on a pooled connection of its own, outside the session: on
+    PostgreSQL in autocommit (no BEGIN and ROLLBACK round trips around it), on SQLite with no
+    transaction at all. For the hottest read (GET /subscription), where the session's machinery
+    (a transaction object, then closing it) cost more than the statement."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement, params).first()
 
 
 def forget(model: type[db.Model], key: str) -> None:

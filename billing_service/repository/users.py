@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, User, utcnow
-from billing_service.repository import insert_unless_present
+from billing_service.repository import insert_unless_present, read_one
 
 
 def get(user_id: str) -> User | None:
@@ -96,7 +96,7 @@ _SUMMARY = (
 def summary(user_id: str) -> Summary | None:
     """The user's summary, in one statement (the user's row by its key, and the shown
     subscription's by its key); None for a user we have never seen."""
-    row = db.session.connection().execute(_SUMMARY, {"user_id": user_id}).first()
+    row = read_one(_SUMMARY, {"user_id": user_id})
     return Summary(*row) if row else None
 
 
