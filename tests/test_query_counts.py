@@ -98,8 +98,8 @@ def test_a_new_subscription_event_takes_five_statements(send_event, customer, st
     event = subscription_event("customer.subscription.created", at=0)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
     assert _kinds(statements.seen) == [
-        # The ledger claims the event: INSERT ... ON CONFLICT DO UPDATE ... WHERE failed
-        # RETURNING (a redelivery of a done event gets no row back and stops here).
+        # The ledger claims the event: INSERT ... ON CONFLICT DO NOTHING RETURNING (a known
+        # event gets no row back; see the redelivery below).
         "INSERT INTO stripe_events",
         # The owner, by the stored subscription or by its customer, locked (FOR UPDATE), with
         # the subscription's stored status.
@@ -127,12 +127,17 @@ def test_an_update_of_a_known_subscription_takes_four_statements(send_event, cus
     ], statements.seen
 
 
-def test_a_redelivery_takes_one_statement(send_event, customer, statements):
+def test_a_redelivery_takes_two_statements_and_locks_nothing(send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
     assert send_event(event).status_code == 200
     statements.reset()
     assert send_event(event).json == {"received": True, "outcome": "duplicate"}
-    assert _kinds(statements.seen) == ["INSERT INTO stripe_events"], statements.seen
+    assert _kinds(statements.seen) == [
+        # INSERT ... ON CONFLICT DO NOTHING: the event is known.
+        "INSERT INTO stripe_events",
+        # UPDATE ... WHERE status = 'failed': it is done, so nothing is claimed (or locked).
+        "UPDATE stripe_events SET",
+    ], statements.seen
 
 
 def test_a_stale_event_reads_why_and_writes_nothing_more(send_event, customer, statements):

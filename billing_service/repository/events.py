@@ -59,26 +59,31 @@ def claim(
 def claim_delivery(
     event_id: str, *, event_type: str, stripe_created_at: datetime, payload_json: str
 ) -> bool:
-    """Claim a delivery of the event for processing, in one statement; False for a redelivery of
-    an event already processed or ignored.
+    """Claim a delivery of the event for processing; False for a redelivery of an event already
+    processed or ignored. ``payload_json`` is stored as it is.
 
-    ``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE status = 'failed'``: a new event is inserted,
-    a failed one (Stripe's retry) is claimed again with one more attempt, and a done one is left
-    alone. The row says ``processed`` from here: if the handler fails, the transaction rolls back
-    with it and the failure is recorded on its own (:func:`record_failure`); if the event is
-    ignored, :func:`mark_ignored` says so. A concurrent delivery of the same event waits on the
-    row until this transaction ends, then finds it done. ``payload_json`` is stored as it is.
+    A new event is one statement: ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING``. A known
+    one takes a second, ``UPDATE ... WHERE status = 'failed'``: a failed event (Stripe's retry)
+    is claimed again with one more attempt, a done one is left alone, unlocked (an upsert's
+    ``DO UPDATE ... WHERE`` would lock and write the row of every redelivery). The row says
+    ``processed`` from here: if the handler fails, the transaction rolls back with it and the
+    failure is recorded on its own (:func:`record_failure`); if the event is ignored,
+    :func:`mark_ignored` says so. A concurrent delivery of the same event waits on the row until
+    this transaction ends, then finds it done.
     """
-    now = datetime.now(UTC)
     values = {
         "id": event_id,
+        "event_id": event_id,  # the UPDATE's name for it ("id" is its SET clause's)
         "type": event_type,
         "stripe_created_at": stripe_created_at,
         "payload": payload_json,
-        "now": now,
+        "now": datetime.now(UTC),
     }
     connection = db.session.connection()
-    claimed = connection.execute(_claim(connection.dialect.name), values).first() is not None
+    statements = _claims(connection.dialect.name)
+    claimed = any(
+        connection.execute(statement, values).first() is not None for statement in statements
+    )
     forget(StripeEvent, event_id)
     return claimed
 
@@ -91,33 +96,40 @@ def _json_text(dialect: str):  # type: ignore[no-untyped-def]
 
 
 @cache
-def _claim(dialect: str):  # type: ignore[no-untyped-def]
-    """The statement of :func:`claim_delivery`, built once per process."""
+def _claims(dialect: str):  # type: ignore[no-untyped-def]
+    """The statements of :func:`claim_delivery`, in order, built once per process."""
     table = StripeEvent.__table__
     now = bindparam("now", type_=table.c.received_at.type)
-    values = {
-        "id": bindparam("id"),
-        "type": bindparam("type"),
-        "stripe_created_at": bindparam("stripe_created_at"),
-        "received_at": now,
-        "status": "processed",
-        "attempts": 1,
-        "payload": _json_text(dialect),
-        "processed_at": now,
-    }
-    statement = dialect_insert(dialect)(table).values(values)
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={
-            "attempts": table.c.attempts + 1,
-            "payload": statement.excluded.payload,
-            "status": statement.excluded.status,
-            "outcome_reason": None,
-            "last_error": None,
-            "processed_at": statement.excluded.processed_at,
-        },
-        where=table.c.status == "failed",
-    ).returning(table.c.id)
+    payload = _json_text(dialect)
+    insert = (
+        dialect_insert(dialect)(table)
+        .values(
+            id=bindparam("id"),
+            type=bindparam("type"),
+            stripe_created_at=bindparam("stripe_created_at"),
+            received_at=now,
+            status="processed",
+            attempts=1,
+            payload=payload,
+            processed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.id])
+        .returning(table.c.id)
+    )
+    retry = (
+        update(table)
+        .where(table.c.id == bindparam("event_id"), table.c.status == "failed")
+        .values(
+            attempts=table.c.attempts + 1,
+            payload=payload,
+            status="processed",
+            outcome_reason=None,
+            last_error=None,
+            processed_at=now,
+        )
+        .returning(table.c.id)
+    )
+    return insert, retry
 
 
 _MARK_IGNORED = (
