@@ -46,6 +46,7 @@ def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Fl
 
     from billing_service.config import apply_defaults, load_settings, validate_settings
     from billing_service.web.log_format import configure_logging
+    from billing_service.web.pyjwt_import import import_pyjwt, needs_cryptography
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(os.environ, app.instance_path))
@@ -55,6 +56,8 @@ def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Fl
     validate_settings(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
+    # Before anything imports PyJWT: an HS256 app never loads cryptography (web/pyjwt_import.py).
+    import_pyjwt(with_cryptography=needs_cryptography(app.config))
 
     from billing_service import models  # noqa: F401 (tables)
     from billing_service.api import bp as billing_bp
