@@ -23,10 +23,13 @@ def test_requests_recover_after_the_server_drops_every_connection(app, client, t
     with app.app_context():
         url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     # As a server restart or a failover would: every connection of the app's pool is closed.
+    # Not the one holding this test run's lock on the database (tests/exclusive_database.py):
+    # without it, a second run could start on the same tables.
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
         )
     first = client.get("/api/billing/subscription", headers=headers)
     # At most this one request finds its pooled connection dead: 503, and the pool is renewed.
