@@ -1,17 +1,19 @@
-"""billing_service: Stripe subscription billing behind a small HTTP API."""
+"""billing_service: Stripe subscription billing behind a small HTTP API.
+
+Importing the package loads nothing heavy: Flask, SQLAlchemy and the settings are imported by
+``create_app``, while it holds the garbage collector off.
+"""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy
-from flask import Flask
-
-from billing_service.config import apply_defaults, load_settings, validate_settings
-from billing_service.web.log_format import configure_logging
+if TYPE_CHECKING:
+    from flask import Flask
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -25,6 +27,27 @@ def create_app(
     ``commands=False`` builds an app that only serves requests, without the ``flask`` commands and
     the migration tooling (Alembic): what ``wsgi.py`` gives gunicorn, each worker ~12 MB smaller.
     """
+    # The first app of a process imports ~1,000 modules, creating ~110,000 objects that live as
+    # long as the process. The cyclic garbage collector would walk them over and over while they
+    # are created: a seventh of a cold start. Nothing they leave behind needs collecting sooner
+    # (a few hundred objects of cyclic garbage, collected later as usual).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_app(config_overrides, commands)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Flask:
+    import sqlalchemy
+    from flask import Flask
+
+    from billing_service.config import apply_defaults, load_settings, validate_settings
+    from billing_service.web.log_format import configure_logging
+    from billing_service.web.pyjwt_import import import_pyjwt, needs_cryptography
+
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(os.environ, app.instance_path))
     if config_overrides:
@@ -33,6 +56,8 @@ def create_app(
     validate_settings(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     configure_logging(app)
+    # Before anything imports PyJWT: an HS256 app never loads cryptography (web/pyjwt_import.py).
+    import_pyjwt(with_cryptography=needs_cryptography(app.config))
 
     from billing_service import models  # noqa: F401 (tables)
     from billing_service.api import bp as billing_bp

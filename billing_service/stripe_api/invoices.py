@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import stripe
-
 from billing_service.stripe_api.calls import answered as _answered
 from billing_service.stripe_api.calls import calling_stripe as _calling_stripe
 
@@ -15,6 +13,8 @@ if TYPE_CHECKING:
 
 def invoice_customer(api: StripeApi, invoice_id: str) -> str | None:
     """The customer id of the invoice; None when Stripe has no such invoice."""
+    import stripe  # with the first call, as in stripe_api/calls.py
+
     with _calling_stripe("retrieve invoice"):
         try:
             invoice = _answered("retrieve invoice", api._client.v1.invoices.retrieve(invoice_id))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
@@ -34,11 +35,13 @@ from billing_service.models import User
 from billing_service.plans import cache as plan_cache
 from billing_service.repository import subscriptions, users
 from billing_service.statuses import SUBSCRIBED_STATUSES
-from billing_service.stripe_api.client import CheckoutOptions
 from billing_service.stripe_api.objects import SubscriptionSnapshot
 from billing_service.subscriptions import sync, urls
 from billing_service.subscriptions.errors import AlreadySubscribed, EmailRequired, PriceNotOffered
 from billing_service.subscriptions.sync import Observation, UnknownPrice
+
+if TYPE_CHECKING:
+    from billing_service.stripe_api.client import CheckoutOptions
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,9 @@ def _apply_live_at_stripe(user: User, customer_id: str) -> str | None:
 
 def checkout_options(trial_days: int | None) -> CheckoutOptions:
     """The configured Checkout options, with ``trial_days`` if the session gets a trial."""
+    # With the first checkout: the Stripe wrapper brings the SDK (see stripe_api/calls.py).
+    from billing_service.stripe_api.client import CheckoutOptions
+
     config = current_app.config
     return CheckoutOptions(
         allow_promotion_codes=config["CHECKOUT_ALLOW_PROMOTION_CODES"],

@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-import stripe
 from flask import current_app
 
 from billing_service import log_line, metrics, repository
@@ -70,6 +69,8 @@ def verify_event(payload: bytes, signature: str | None, mimetype: str) -> Webhoo
 
 
 def _signed_with(text: str, signature: str, secret: str, tolerance: int) -> bool:
+    import stripe
+
     try:
         stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
     except stripe.SignatureVerificationError:
