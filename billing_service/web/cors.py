@@ -41,5 +41,8 @@ def _vary_on_origin(response: Response) -> Response:
     # allowed, but with one origin a shared cache could still hand the frontend a response
     # fetched (without CORS headers) by another origin.
     if _BROWSER_API.match(request.path):
-        response.vary.add("Origin")
+        if "Vary" not in response.headers:  # the usual case: no parsing of a header set
+            response.headers["Vary"] = "Origin"
+        else:
+            response.vary.add("Origin")
     return response
