@@ -56,7 +56,7 @@ def test_reading_a_subscription_is_one_statement(client, token_for, customer, st
 def test_reading_a_paying_users_subscription_is_one_statement(
     client, token_for, customer, send_event, statements
 ):
-    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
+    _after(send_event, statements, subscription_event("customer.subscription.created", at=0))
     client.get("/api/billing/plans")
     statements.reset()
     r = client.get("/api/billing/subscription", headers=token_for("u1", email="u1@example.com"))
@@ -94,43 +94,45 @@ def _kinds(seen: list[str]) -> list[str]:
     return [" ".join(statement.split()[:3]) for statement in seen]
 
 
+def _after(send_event, statements: Statements, event: dict) -> None:  # type: ignore[no-untyped-def]
+    """Deliver ``event`` first, then count only what follows."""
+    assert send_event(event).status_code == 200
+    statements.reset()
+
+
+# What a subscription event costs, statement by statement (the first words of each):
+APPLIED = [
+    # The ledger claims the event: INSERT ... ON CONFLICT DO NOTHING RETURNING (a known event
+    # gets no row back; see the redelivery below).
+    "INSERT INTO stripe_events",
+    # The owner, by the stored subscription or by its customer, locked (FOR UPDATE), with the
+    # subscription's stored status.
+    "SELECT users.id, subscriptions.status",
+    # The watermarked upsert, RETURNING what it wrote and its price's tier.
+    "INSERT INTO subscriptions",
+    # The summary: UPDATE users ... FROM the subscription that matters now, with its tier.
+    "UPDATE users SET",
+]
+
+
 def test_a_new_subscription_event_takes_five_statements(send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
-    assert _kinds(statements.seen) == [
-        # The ledger claims the event: INSERT ... ON CONFLICT DO NOTHING RETURNING (a known
-        # event gets no row back; see the redelivery below).
-        "INSERT INTO stripe_events",
-        # The owner, by the stored subscription or by its customer, locked (FOR UPDATE), with
-        # the subscription's stored status.
-        "SELECT users.id, subscriptions.status",
-        # The watermarked upsert, RETURNING what it wrote and its price's tier.
-        "INSERT INTO subscriptions",
-        # The summary: UPDATE users ... FROM the subscription that matters now, with its tier.
-        "UPDATE users SET",
-        # A subscription that has just become live: is another one live too (billed twice)?
-        "SELECT subscriptions.id FROM",
-    ], statements.seen
+    # A subscription that has just become live: is another one live too (billed twice)?
+    assert _kinds(statements.seen) == [*APPLIED, "SELECT subscriptions.id FROM"], statements.seen
 
 
 def test_an_update_of_a_known_subscription_takes_four_statements(send_event, customer, statements):
-    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
-    statements.reset()
+    _after(send_event, statements, subscription_event("customer.subscription.created", at=0))
     event = subscription_event("customer.subscription.updated", at=10, cancel_at_period_end=True)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
-    # Ledger, owner (locked), upsert, summary: the same work as bench/reference_app.py does.
-    assert _kinds(statements.seen) == [
-        "INSERT INTO stripe_events",
-        "SELECT users.id, subscriptions.status",
-        "INSERT INTO subscriptions",
-        "UPDATE users SET",
-    ], statements.seen
+    # The same work as bench/reference_app.py does, in as many statements.
+    assert _kinds(statements.seen) == APPLIED, statements.seen
 
 
 def test_a_redelivery_takes_two_statements_and_locks_nothing(send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
-    assert send_event(event).status_code == 200
-    statements.reset()
+    _after(send_event, statements, event)
     assert send_event(event).json == {"received": True, "outcome": "duplicate"}
     assert _kinds(statements.seen) == [
         # INSERT ... ON CONFLICT DO NOTHING: the event is known.
@@ -141,15 +143,13 @@ def test_a_redelivery_takes_two_statements_and_locks_nothing(send_event, custome
 
 
 def test_a_stale_event_reads_why_and_writes_nothing_more(send_event, customer, statements):
-    assert send_event(subscription_event("customer.subscription.created", at=10)).status_code == 200
-    statements.reset()
+    _after(send_event, statements, subscription_event("customer.subscription.created", at=10))
     event = subscription_event("customer.subscription.updated", at=0, status="past_due")
     assert send_event(event).json == {"received": True, "outcome": "ignored"}
+    # The upsert's WHERE refused it (no summary then); one read says why (stale), and the ledger
+    # says so.
     assert _kinds(statements.seen) == [
-        "INSERT INTO stripe_events",
-        "SELECT users.id, subscriptions.status",
-        # The upsert's WHERE refused it; one read says why (stale), and the ledger says so.
-        "INSERT INTO subscriptions",
+        *APPLIED[:3],
         "SELECT subscriptions.user_id, subscriptions.status,",
         "UPDATE stripe_events SET",
     ], statements.seen
