@@ -145,7 +145,7 @@ def apply(
     _check_price(observation.subscription_id, written.status, written.price_id, written.price_tier)
     shown = show_current_subscription(user_id)
     if written.status in LIVE_STATUSES and status_before not in LIVE_STATUSES and shown:
-        _log_a_second_live_subscription(user_id, observation.subscription_id, shown)
+        _log_a_second_live_subscription(user_id, shown)
     return PROCESSED
 
 
@@ -246,9 +246,9 @@ def _check_price(
         )
 
 
-def _log_a_second_live_subscription(user_id: str, written_id: str, shown: Shown) -> None:
-    """The write just made ``written_id`` live: if another is live too, the user is about to be
-    billed twice (a race, or the Dashboard), which an operator must see."""
+def _log_a_second_live_subscription(user_id: str, shown: Shown) -> None:
+    """A write just made one of the user's subscriptions live: if another is live too, the user
+    is about to be billed twice (a race, or the Dashboard), which an operator must see."""
     live = subscriptions.live_ids(user_id)
     if len(live) > 1:
         log.error(
