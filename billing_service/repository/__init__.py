@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Row, literal_column
+from sqlalchemy import ColumnElement, Connection, Executable, Row, literal_column
 from sqlalchemy.exc import DBAPIError
 
 from billing_service.extensions import db
@@ -18,6 +18,8 @@ from billing_service.repository.sqlite_writer import writer_turn
 
 # Set on the session by read_only(); the session (and this mark) ends with the app context.
 _READ_ONLY = "billing_service.read_only"
+# Set on the session by transaction(): the connection its transaction runs on.
+_CONNECTION = "billing_service.connection"
 # SQLite's busy timeout (config.engine_options): how long a writer waits for its turn.
 _SQLITE_BUSY_SECONDS = 15
 
@@ -32,13 +34,32 @@ def transaction() -> Iterator[None]:
     """
     if db.session.info.pop(_READ_ONLY, False):
         db.session.rollback()
-    with writer_turn(db.session.connection(), busy_seconds=_SQLITE_BUSY_SECONDS):
-        try:
-            yield
-            db.session.commit()
-        except BaseException:
-            rollback_after_failure()
-            raise
+    held = db.session.connection()
+    outer = db.session.info.get(_CONNECTION)
+    db.session.info[_CONNECTION] = held
+    try:
+        with writer_turn(held, busy_seconds=_SQLITE_BUSY_SECONDS):
+            try:
+                yield
+                db.session.commit()
+            except BaseException:
+                rollback_after_failure()
+                raise
+    finally:
+        db.session.info[_CONNECTION] = outer
+
+
+def connection() -> Connection:
+    """The session's connection, in its transaction: what the prebuilt Core statements run on.
+
+    Inside :func:`transaction` the connection it began with is kept at hand while its transaction
+    lasts (asking the session for it each time cost more than some of the statements); otherwise,
+    or once that transaction has ended, the session is asked.
+    """
+    held: Connection | None = db.session.info.get(_CONNECTION)
+    if held is not None and held.in_transaction():
+        return held
+    return db.session.connection()
 
 
 def commit() -> None:

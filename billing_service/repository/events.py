@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Text, bindparam, cast, func, null, select, update
 
 from billing_service.extensions import db
 from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
-from billing_service.repository import dialect_insert, forget, insert_unless_present
+from billing_service.repository import connection, dialect_insert, forget, insert_unless_present
 
 MAX_ERROR_LENGTH = 2000
 
@@ -79,11 +79,9 @@ def claim_delivery(
         "payload": payload_json,
         "now": datetime.now(UTC),
     }
-    connection = db.session.connection()
-    statements = _claims(connection.dialect.name)
-    claimed = any(
-        connection.execute(statement, values).first() is not None for statement in statements
-    )
+    held = connection()
+    statements = _claims(held.dialect.name)
+    claimed = any(held.execute(statement, values).first() is not None for statement in statements)
     forget(StripeEvent, event_id)
     return claimed
 
@@ -142,7 +140,7 @@ _MARK_IGNORED = (
 def mark_ignored(event_id: str, reason: str | None) -> None:
     """Record that a claimed delivery changed nothing, and why (cut to the column's size)."""
     reason = reason[:MAX_OUTCOME_REASON_LENGTH] if reason else None
-    db.session.connection().execute(_MARK_IGNORED, {"event_id": event_id, "reason": reason})
+    connection().execute(_MARK_IGNORED, {"event_id": event_id, "reason": reason})
     forget(StripeEvent, event_id)
 
 

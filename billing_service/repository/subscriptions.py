@@ -13,7 +13,7 @@ from sqlalchemy import Select, bindparam, func, literal_column, select
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, utcnow
-from billing_service.repository import dialect_insert, forget, one_of
+from billing_service.repository import connection, dialect_insert, forget, one_of
 from billing_service.statuses import LIVE_STATUSES
 
 _TABLE = Subscription.__table__
@@ -62,7 +62,7 @@ _LIVE_IDS = (
 def stored(subscription_id: str) -> Stored | None:
     """The subscription's owner, status and watermark, read now (no lock)."""
     params = {"subscription_id": subscription_id}
-    row = db.session.connection().execute(_STORED, params).first()
+    row = connection().execute(_STORED, params).first()
     return Stored(*row) if row else None
 
 
@@ -76,10 +76,10 @@ def upsert_if_newer(
     Returns what was written, or None when nothing was (stale, a tie, or another user's row): the
     database decides, under the row's lock, so two writers can never both win.
     """
-    connection = db.session.connection()
-    statement = _upsert(connection.dialect.name, tuple(sorted(state)), ties_win)
+    held = connection()
+    statement = _upsert(held.dialect.name, tuple(sorted(state)), ties_win)
     values = {"id": subscription_id, "user_id": user_id, "updated_at": utcnow()} | state
-    row = connection.execute(statement, values).first()
+    row = held.execute(statement, values).first()
     forget(Subscription, subscription_id)
     return Written(*row) if row else None
 
@@ -114,7 +114,7 @@ def for_user(user_id: str) -> Sequence[Subscription]:
 
 def live_ids(user_id: str) -> list[str]:
     """The user's live subscriptions, by id."""
-    return list(db.session.connection().execute(_LIVE_IDS, {"user_id": user_id}).scalars())
+    return list(connection().execute(_LIVE_IDS, {"user_id": user_id}).scalars())
 
 
 def _users_with_several_live() -> Select[tuple[str]]:

@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, bindparam, case, func, select, update
 
-from billing_service.extensions import db
 from billing_service.models import Plan, Subscription, User, UTCDateTime
-from billing_service.repository import forget, one_of
+from billing_service.repository import connection, forget, one_of
 from billing_service.statuses import ENDED_STATUSES, FREE_TIER, PAID_STATUSES
 
 _SUBSCRIPTIONS = Subscription.__table__
@@ -55,7 +54,7 @@ def lock_owner(subscription_id: str, customer_id: str | None) -> Owner | None:
     good for logging, never for a decision (the upsert decides).
     """
     params = {"subscription_id": subscription_id, "customer_id": customer_id}
-    row = db.session.connection().execute(_LOCK_OWNER, params).first()
+    row = connection().execute(_LOCK_OWNER, params).first()
     return Owner(*row) if row else None
 
 
@@ -132,10 +131,10 @@ def show_current_subscription(user_id: str) -> Shown | None:
     ``created``, then by our watermark, then by id. Its tier is its price's, while the status
     grants it, else free.
     """
-    connection = db.session.connection()
-    row = connection.execute(_SHOW, {"user_id": user_id, "now": datetime.now(UTC)}).first()
+    held = connection()
+    row = held.execute(_SHOW, {"user_id": user_id, "now": datetime.now(UTC)}).first()
     forget(User, user_id)
     if row is not None:
         return Shown(row.stripe_subscription_id, row.subscription_status)
-    refused = connection.execute(_SHOWN, {"user_id": user_id}).first()
+    refused = held.execute(_SHOWN, {"user_id": user_id}).first()
     return Shown(*refused, price_known=False) if refused else None

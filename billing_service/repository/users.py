@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, User, utcnow
-from billing_service.repository import insert_unless_present, read_one
+from billing_service.repository import connection, insert_unless_present, read_one
 
 
 def get(user_id: str) -> User | None:
@@ -102,7 +102,7 @@ def summary(user_id: str) -> Summary | None:
 
 def lock_id(user_id: str) -> None:
     """Lock the user's row for the transaction, reading nothing else (see :func:`lock`)."""
-    db.session.connection().execute(_LOCK_ID, {"user_id": user_id}).one()
+    connection().execute(_LOCK_ID, {"user_id": user_id}).one()
 
 
 _LOCK_ID = select(User.id).where(User.id == bindparam("user_id")).with_for_update()
