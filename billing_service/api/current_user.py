@@ -30,10 +30,7 @@ def current_summary() -> Summary:
     claims = get_jwt()
     user_id, email, name = claims["sub"], claims.get("email") or None, claims.get("name") or None
     found = users.summary(user_id)
-    if found is None or (
-        found.stripe_customer_id is None
-        and ((email and email != found.email) or (name and name != found.name))
-    ):
+    if found is None or users.claims_to_store(found, email=email, name=name):
         users.get_or_create(user_id, email=email, name=name)
         found = users.summary(user_id)
     if found is None:

@@ -31,14 +31,22 @@ def get_or_create(user_id: str, *, email: str | None, name: str | None) -> User:
         user = db.session.get(User, user_id)
         if user is None:
             raise LookupError(f"user {user_id} vanished right after it was created")
-    changes = {
+    changes = claims_to_store(user, email=email, name=name)
+    if changes:
+        _update_before_customer(user, changes)
+    return user
+
+
+def claims_to_store(user: User | Summary, *, email: str | None, name: str | None) -> dict[str, str]:
+    """What of a token's email and name would replace the stored ones: each that is newer, as long
+    as the user has no Stripe customer yet (see :func:`get_or_create`)."""
+    if user.stripe_customer_id is not None:
+        return {}
+    return {
         column: value
         for column, value in (("email", email), ("name", name))
         if value and getattr(user, column) != value
     }
-    if changes and user.stripe_customer_id is None:
-        _update_before_customer(user, changes)
-    return user
 
 
 def _update_before_customer(user: User, changes: dict[str, str]) -> None:
