@@ -123,6 +123,7 @@ def apply(
     ``status_before`` is what it read of the subscription): it serialises all writers of one
     user's subscriptions, so that the summary computed last sees every one of them.
     """
+    stored: Stored | None = None
     if not locked:
         users.lock_id(user_id)
         stored = subscriptions.stored(observation.subscription_id)
@@ -138,7 +139,10 @@ def apply(
         if written is None:
             return _not_written(user_id, observation, status_before)
     else:
-        hinted = _apply_hint(user_id, observation, status_before)
+        # Read under the lock just taken, or (the caller held the lock) now.
+        if locked:
+            stored = subscriptions.stored(observation.subscription_id)
+        hinted = _apply_hint(user_id, observation, status_before, stored)
         if isinstance(hinted, Handled):
             return hinted
         written = hinted
@@ -196,17 +200,17 @@ def _refusal(user_id: str, observation: Observation, stored: Stored | None) -> H
 
 
 def _apply_hint(
-    user_id: str, observation: Observation, status_before: str | None
+    user_id: str, observation: Observation, status_before: str | None, stored: Stored | None
 ) -> Written | Handled:
-    """Apply a partial observation (or any, in refetch mode): what was written, or the outcome
-    when it was not (or was applied through a fetch from Stripe).
+    """Apply a partial observation (or any, in refetch mode), given what is ``stored`` of its
+    subscription: what was written, or the outcome when it was not (or was applied through a
+    fetch from Stripe).
 
     Partial observations (an invoice, a checkout session) only hint that something changed: they
     may create a row, but changing an existing one from a hint could skip a change made in between
     whose event is still on its way, so a hint that would change the row is checked with Stripe.
     """
     sid = observation.subscription_id
-    stored = subscriptions.stored(sid)
     refusal = _refusal(user_id, observation, stored)
     if refusal is not None:
         return refusal
