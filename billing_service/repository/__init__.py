@@ -126,7 +126,12 @@ def forget(model: type[db.Model], key: str) -> None:
 def one_of(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
     """``column IN ('a', 'b')`` with our own constants written into the SQL: ``in_()`` would make
     an expanding parameter, which SQLAlchemy re-renders into the statement on every execution."""
-    listed = ", ".join(f"'{value}'" for value in sorted(values) if value.isidentifier())
+    values = sorted(values)
+    if not all(
+        value.isidentifier() for value in values
+    ):  # never text to quote: a programming error
+        raise ValueError(f"one_of takes identifiers only, not {values!r}")
+    listed = ", ".join(f"'{value}'" for value in values)
     return column.op("IN")(literal_column(f"({listed})"))
 
 
