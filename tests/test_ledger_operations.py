@@ -7,17 +7,10 @@ import sqlalchemy as sa
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, User
+from billing_service.subscriptions.resync import SUMMARY
 from tests.conftest import STRIPE_KEY, TEAM_PRICE, command_output
 from tests.lifecycle import T0, invoice_event, subscription, subscription_event
 from tests.stripe_double import make_event
-
-SUMMARY = (
-    "stripe_subscription_id",
-    "subscription_status",
-    "subscription_tier",
-    "current_period_end",
-    "cancel_at_period_end",
-)
 
 
 @pytest.fixture
