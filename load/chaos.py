@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tests import exclusive_database
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.responses import error_body, request_id
 
@@ -216,12 +217,19 @@ class Chaos:
             "  SELECT pid FROM pg_stat_activity"
             "  WHERE datname = current_database() AND pid <> pg_backend_pid()"
             "    AND backend_type = 'client backend' AND application_name NOT LIKE :ours"
+            # A test run waiting for the database, by its lock's connection (not ours to kill).
+            "    AND application_name <> :waiting"
             "  ORDER BY random() LIMIT :most"
             ") AS victims WHERE pg_terminate_backend(victims.pid)"
         )
         with self._engine.connect() as connection:
             return connection.execute(
-                statement, {"ours": f"{RUN_APPLICATION_NAME}%", "most": 1000 if everyone else 1}
+                statement,
+                {
+                    "ours": f"{RUN_APPLICATION_NAME}%",
+                    "waiting": exclusive_database.APPLICATION_NAME,
+                    "most": 1000 if everyone else 1,
+                },
             ).scalar_one()
 
 

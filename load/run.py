@@ -57,6 +57,7 @@ from load import checks  # noqa: E402
 from load import traffic as load_traffic  # noqa: E402
 from load.service_log import read_service_log  # noqa: E402
 from tests.conftest import PRO_PRICE, TEAM_PRICE  # noqa: E402
+from tests.exclusive_database import DatabaseBusy, exclusive  # noqa: E402
 from tests.lifecycle import ACTIONS, lifecycle_events  # noqa: E402
 from tests.stripe_double import StripeDouble, find_openapi_dir  # noqa: E402
 from tests.stripe_reference_files import missing_message  # noqa: E402
@@ -93,6 +94,24 @@ def main() -> int:
     url = database_uri(
         os.environ.get("LOAD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"), ""
     )
+    # The same database as the test suite's by default: one of them at a time, as between two
+    # test runs (tests/exclusive_database.py); each waits for the other, saying so.
+    try:
+        with exclusive(url):
+            return _run(args, url, rng, deliveries, load_before, openapi_dir)
+    except DatabaseBusy as error:
+        print(f"load run: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(
+    args: argparse.Namespace,
+    url: str,
+    rng: random.Random,
+    deliveries: int,
+    load_before: str,
+    openapi_dir: Path,
+) -> int:
     double = StripeDouble(openapi_dir).start()
     stripe_faults = faults.StripeFaults(double).start() if args.chaos else None
     env = _service_env(url, stripe_faults.url if stripe_faults else double.url, chaos=args.chaos)

@@ -7,6 +7,7 @@ load": a second suite (another checkout, a helper's branch) was running against 
 ``TEST_DATABASE_URL``. A run now holds a session-level advisory lock on its database for as long
 as it runs; a second run waits for it, saying why, and gives up with a clear message after
 ``TEST_DATABASE_WAIT_SECONDS`` (900). SQLite runs each use a database file of their own.
+``load/run.py`` wipes the same database by default and takes the same lock.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _acquire(
         if time.monotonic() >= deadline:
             raise DatabaseBusy(
                 f"another test run has been using {where} for over {wait_seconds:.0f} s; "
-                "wait for it, or point TEST_DATABASE_URL at another database"
+                "wait for it, or point TEST_DATABASE_URL at another database "
+                "(LOAD_DATABASE_URL for load/run.py)"
             )
         if not said:
             say(f"Another test run is using {where}; waiting for it ...")
