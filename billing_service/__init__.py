@@ -42,13 +42,13 @@ def create_app(
 
 def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Flask:
     import sqlalchemy
-    from flask import Flask
 
     from billing_service.config import apply_defaults, load_settings, validate_settings
+    from billing_service.web.app_class import ServiceFlask
     from billing_service.web.log_format import configure_logging
     from billing_service.web.pyjwt_import import import_pyjwt, needs_cryptography
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = ServiceFlask(__name__, instance_relative_config=True)
     app.config.from_mapping(load_settings(os.environ, app.instance_path))
     if config_overrides:
         app.config.from_mapping(config_overrides)
@@ -62,8 +62,15 @@ def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Fl
     from billing_service import models  # noqa: F401 (tables)
     from billing_service.api import bp as billing_bp
     from billing_service.errors import register_error_handlers
-    from billing_service.extensions import configure_sqlite, db, init_stripe, jwt, limiter
-    from billing_service.web import auth, cors, metrics_view, request_log, request_size
+    from billing_service.extensions import configure_sqlite, db, jwt, limiter
+    from billing_service.web import (
+        auth,
+        cors,
+        metrics_view,
+        rate_limit_hooks,
+        request_log,
+        request_size,
+    )
     from billing_service.web.health import bp as health_bp
     from billing_service.webhooks.views import bp as webhooks_bp
 
@@ -72,11 +79,7 @@ def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Fl
         if db.engine.dialect.name == "sqlite":
             sqlalchemy.event.listen(db.engine, "connect", configure_sqlite)
     jwt.init_app(app)
-    limiter.init_app(app)
-    # Only the session routes are limited, and their decorator checks them when they run;
-    # flask-limiter's app-wide before_request hook would weigh (absent) default limits on every
-    # request, a fifth of a cached GET /plans. (If flask-limiter renames it, this fails at start.)
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    rate_limit_hooks.init_app(app, limiter)
     if (
         app.config["BILLING_ENV"] == "production"
         and app.config["RATELIMIT_STORAGE_URI"] == "memory://"
@@ -88,7 +91,6 @@ def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Fl
     auth.init_app(app, jwt)
     register_error_handlers(app)
     request_log.init_app(app)
-    init_stripe(app)
     request_size.init_app(app)
     cors.init_app(app)
     app.register_blueprint(billing_bp)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from flask import Flask, current_app, g, has_request_context
+from flask import current_app, has_request_context
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -17,6 +17,8 @@ from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from billing_service.web import request_log
 
 if TYPE_CHECKING:
     from billing_service.stripe_api.client import StripeApi
@@ -51,21 +53,17 @@ def configure_sqlite(dbapi_connection, _connection_record) -> None:  # type: ign
     cursor.close()
 
 
-def init_stripe(app: Flask) -> None:
-    """Give each request its Stripe deadline (``stripe_api.deadline``) when it starts."""
-    app.before_request(_start_stripe_deadline)
-
-
-def _start_stripe_deadline() -> None:
-    g.stripe_deadline = time.monotonic() + current_app.config["STRIPE_REQUEST_DEADLINE_SECONDS"]
-
-
 def request_time_left() -> float | None:
-    """Seconds left for Stripe calls in the current request; None outside a request."""
+    """Seconds left for Stripe calls in the current request (``stripe_api.deadline``): its
+    deadline is STRIPE_REQUEST_DEADLINE_SECONDS after the request started. None outside a
+    request."""
     if not has_request_context():
         return None
-    deadline = g.get("stripe_deadline")
-    return None if deadline is None else deadline - time.monotonic()
+    started = request_log.started_at()
+    if started is None:
+        return None
+    deadline = started + current_app.config["STRIPE_REQUEST_DEADLINE_SECONDS"]
+    return deadline - time.perf_counter()
 
 
 def stripe_api() -> StripeApi:

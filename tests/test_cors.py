@@ -60,6 +60,8 @@ def test_other_origins_get_no_cors_headers(client, token_for):
 def test_requests_without_an_origin_get_no_cors_headers(client):
     r = client.get("/api/billing/plans")
     assert not [name for name, _ in r.headers if name.startswith("Access-Control-")]
+    # ... but a shared cache must not hand this answer to the frontend's cross-origin request.
+    assert r.headers["Vary"] == "Origin"
 
 
 def test_the_webhook_has_no_cors(client):

@@ -67,7 +67,12 @@ def test_sessions_are_limited_per_user(limited_app, use_double, database, seeded
     limited = limited_app("2 per minute")
     client, headers = _customer_on_double(limited, use_double, database)
 
-    assert client.post(PORTAL, headers=headers).status_code == 200
+    first = client.post(PORTAL, headers=headers)
+    assert first.status_code == 200
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == (
+        "2",
+        "1",
+    )
     checkout = client.post(
         "/api/billing/create-checkout-session", headers=headers, json={"price_id": PRO_PRICE}
     )
@@ -106,8 +111,12 @@ def test_reads_and_webhooks_are_not_limited(limited_app, database):
     client = limited.test_client()
     headers = _headers(limited, "u1")
     for _ in range(5):
-        assert client.get("/api/billing/subscription", headers=headers).status_code == 200
-        assert client.get("/api/billing/plans").status_code == 200
+        for r in (
+            client.get("/api/billing/subscription", headers=headers),
+            client.get("/api/billing/plans"),
+        ):
+            assert r.status_code == 200
+            assert "X-RateLimit-Limit" not in r.headers
 
 
 def test_invalid_limit_is_refused_at_start_up(app):

@@ -25,7 +25,7 @@ from billing_service.api.schemas import (
     SyncCheckoutRequest,
     UrlResponse,
 )
-from billing_service.plans.cache import active_plans
+from billing_service.plans.cache import active_plans_json
 from billing_service.subscriptions import manage
 from billing_service.subscriptions.checkout import start_checkout
 from billing_service.subscriptions.checkout_return import apply_checkout_return
@@ -147,7 +147,7 @@ def _summary_response(summary: Summary) -> dict[str, object]:
 
 @bp.get("/plans")
 def list_plans():
-    return active_plans()
+    return current_app.response_class(active_plans_json(), mimetype="application/json")
 
 
 @bp.get("/openapi.json")

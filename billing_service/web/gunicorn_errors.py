@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import uuid
 
 from gunicorn import util
+
+from billing_service.web.request_log import request_id_from
 
 log = logging.getLogger("billing_service.requests")
 
@@ -28,7 +29,7 @@ def install() -> None:
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """Same signature and duty as ``gunicorn.util.write_error``."""
-    request_id = uuid.uuid4().hex
+    request_id = request_id_from(None)
     body = json.dumps({"detail": reason}).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
