@@ -43,7 +43,7 @@ def init_app(app: Flask) -> None:
         # A request without an Origin is not a browser's cross-origin request: flask-cors would
         # add nothing to its response (always_send=False), and skipping it is a tenth of a
         # cached GET /plans.
-        if "Origin" in request.headers:
+        if "HTTP_ORIGIN" in request.environ:  # the Origin header, as WSGI names it
             response = add_cors_headers(response)
         # The CORS headers depend on the Origin; flask-cors says so only when several origins are
         # allowed, but with one origin a shared cache could still hand the frontend a response

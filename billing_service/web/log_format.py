@@ -36,7 +36,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _utc_milliseconds(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -45,6 +45,19 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return self._encoder.encode(line)
+
+
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def _utc_milliseconds(created: float) -> str:
+    """``created`` as ISO 8601 in UTC, to the millisecond: ``2026-11-26T17:41:29.227+00:00``.
+    The date and time of day are written once a second, not for every line."""
+    global _last_second
+    whole = int(created)
+    if whole != _last_second[0]:
+        _last_second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_last_second[1]}.{int((created - whole) * 1000):03d}+00:00"
 
 
 # C0 and C1 control characters (newlines, carriage return, terminal escapes) and Unicode's line
@@ -110,6 +123,18 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @property  # type: ignore[override]
     def stream(self):  # type: ignore[no-untyped-def]
         return sys.stderr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # StreamHandler.emit, without its second trip through the handler's lock to flush
+        # (handle() holds it already): a line is written as soon as it is logged.
+        try:
+            stream = sys.stderr
+            stream.write(self.format(record) + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
     @stream.setter
     def stream(self, _value: object) -> None:

@@ -51,34 +51,38 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     # A request refused before _start ran (none today, but a future before_request might) still
     # gets an id.
-    request_id = g.get("request_id") or request_id_from(None)
+    state = g._get_current_object()
+    request_id = state.get("request_id") or request_id_from(None)
     response.headers[REQUEST_ID_HEADER] = request_id
-    started = g.get("request_started")
+    started = state.get("request_started")
     seconds = time.perf_counter() - started if started else None
-    rule = request.url_rule
-    metrics.observe_request(
-        request.method, rule.rule if rule is not None else None, response.status_code, seconds
-    )
+    served = request._get_current_object()
+    method, path, status = served.method, served.path, response.status_code
+    rule = served.url_rule
+    metrics.observe_request(method, rule.rule if rule is not None else None, status, seconds)
+    duration_ms = round(seconds * 1000, 1) if seconds is not None else None
     fields: dict[str, object] = {
-        "method": request.method,
+        "method": method,
         # The path only: a query string may carry something a client should not have sent.
-        "path": request.path,
-        "status": response.status_code,
-        "duration_ms": round(seconds * 1000, 1) if seconds is not None else None,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
         "request_id": request_id,
     }
     user_id = _verified_user_id()
     if user_id is not None:
         fields["user_id"] = user_id
     summary, added_fields = log_line.added()
+    if added_fields:
+        fields |= added_fields
     log.info(
         "%s %s %s in %s ms%s",
-        request.method,
-        request.path,
-        response.status_code,
-        fields["duration_ms"],
+        method,
+        path,
+        status,
+        duration_ms,
         f": {summary}" if summary else "",
-        extra=fields | added_fields,
+        extra=fields,
     )
     return response
 
