@@ -130,9 +130,14 @@ def test_an_update_of_a_known_subscription_takes_four_statements(send_event, cus
     assert _kinds(statements.seen) == APPLIED, statements.seen
 
 
-def test_a_redelivery_takes_two_statements_and_locks_nothing(send_event, customer, statements):
+def test_a_redelivery_takes_two_statements_and_locks_nothing(app, send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
     _after(send_event, statements, event)
+    with app.app_context():
+        engine = db.engine
+    endings: list[str] = []
+    for ending in ("commit", "rollback"):
+        sa.event.listen(engine, ending, lambda conn, ending=ending: endings.append(ending))
     assert send_event(event).json == {"received": True, "outcome": "duplicate"}
     assert _kinds(statements.seen) == [
         # INSERT ... ON CONFLICT DO NOTHING: the event is known.
@@ -140,6 +145,9 @@ def test_a_redelivery_takes_two_statements_and_locks_nothing(send_event, custome
         # UPDATE ... WHERE status = 'failed': it is done, so nothing is claimed (or locked).
         "UPDATE stripe_events SET",
     ], statements.seen
+    # Committed (it wrote nothing), not rolled back: on a ROLLBACK psycopg deallocates every
+    # statement it had prepared on the connection, and the deliveries after it were planned anew.
+    assert endings == ["commit"]
 
 
 def test_a_stale_event_reads_why_and_writes_nothing_more(send_event, customer, statements):
