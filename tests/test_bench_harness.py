@@ -113,7 +113,9 @@ def _results(**service_webhook: Any) -> dict[str, Any]:
         "rows": rows,
         "direct_sdk_checkout": {},
         "worker_rss_mb": {"bare": 30.0, "postgresql": 81.0, "postgresql-reference": 60.0},
-        "startup": {"runs": 7, "import_wsgi_s": 0.45, "import_s": 0.2, "create_app_s": 0.1},
+        "startup": {
+            "sqlite": {"runs": 7, "import_wsgi_s": 0.45, "import_s": 0.2, "create_app_s": 0.1}
+        },
     }
     results["comparisons"] = report.comparisons(rows)
     return results
@@ -133,7 +135,7 @@ def test_each_endpoint_is_judged_against_its_own_reference():
     assert judged["GET /subscription [postgresql] p99 vs reference"] == (1.6, False)
     assert judged["GET /plans [postgresql] req/s vs bare constant list"] == (0.78, False)
     assert judged["worker RSS after the run, MB [postgresql]"] == (81.0, False)
-    assert judged['cold `python -c "import wsgi"`, s (median of 7)'] == (0.45, True)
+    assert judged['cold `python -c "import wsgi"`, s (median of 7) [sqlite]'] == (0.45, True)
     assert "worker RSS after the run, MB [postgresql-reference]" not in judged
 
 
