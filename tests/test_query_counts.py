@@ -110,16 +110,28 @@ APPLIED = [
     "SELECT users.id, subscriptions.status",
     # The watermarked upsert, RETURNING what it wrote and its price's tier.
     "INSERT INTO subscriptions",
-    # The summary: UPDATE users ... FROM the subscription that matters now, with its tier.
+    # The summary: UPDATE users ... FROM the subscription that matters now, with its tier,
+    # RETURNING how many of the user's subscriptions are live (two would be billed twice).
     "UPDATE users SET",
 ]
 
 
-def test_a_new_subscription_event_takes_five_statements(send_event, customer, statements):
+def test_a_new_subscription_event_takes_four_statements(send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
-    # A subscription that has just become live: is another one live too (billed twice)?
+    # A subscription that has just become live, the user's only one: the summary's count said so.
+    assert _kinds(statements.seen) == APPLIED, statements.seen
+
+
+def test_a_second_live_subscription_is_listed_for_the_operator(
+    send_event, customer, statements, caplog
+):
+    _after(send_event, statements, subscription_event("customer.subscription.created", at=0))
+    second = subscription_event("customer.subscription.created", at=5, sub="sub_second")
+    assert send_event(second).json == {"received": True, "outcome": "processed"}
+    # The summary counted two live ones: only then are they read, by id, for the error line.
     assert _kinds(statements.seen) == [*APPLIED, "SELECT subscriptions.id FROM"], statements.seen
+    assert "u1 has 2 live subscriptions" in caplog.text
 
 
 def test_an_update_of_a_known_subscription_takes_four_statements(send_event, customer, statements):

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, literal_column, select, update
 
 from billing_service.models import Plan, Subscription, User, UTCDateTime
 from billing_service.repository import connection, forget, one_of
-from billing_service.statuses import ENDED_STATUSES, FREE_TIER, PAID_STATUSES
+from billing_service.statuses import ENDED_STATUSES, FREE_TIER, LIVE_STATUSES, PAID_STATUSES
 
 _SUBSCRIPTIONS = Subscription.__table__
 
@@ -67,6 +67,9 @@ class Shown:
     status: str
     price_id: str | None = None
     price_known: bool = True
+    # How many of the user's subscriptions are live, counted by the statement that wrote the
+    # summary (None when it was left as it was): more than one is a customer billed twice.
+    live_count: int | None = None
 
 
 def _shown_subquery():  # type: ignore[no-untyped-def]
@@ -97,6 +100,16 @@ def _shown_subquery():  # type: ignore[no-untyped-def]
     )
 
 
+def _live_count():  # type: ignore[no-untyped-def]
+    """The user's live subscriptions, counted in the summary's RETURNING (no round trip of its
+    own). Spelt out: SQLAlchemy renders RETURNING's columns unqualified on SQLite."""
+    live = ", ".join(f"'{status}'" for status in sorted(LIVE_STATUSES))
+    return literal_column(
+        "(SELECT count(*) FROM subscriptions AS live WHERE live.user_id = users.id "
+        f"AND live.status IN ({live}))"
+    ).label("live_count")
+
+
 def _show_statements():  # type: ignore[no-untyped-def]
     shown = _shown_subquery()
     paid = one_of(shown.c.status, PAID_STATUSES)
@@ -114,7 +127,7 @@ def _show_statements():  # type: ignore[no-untyped-def]
             cancel_at_period_end=shown.c.cancel_at_period_end,
             updated_at=bindparam("now", type_=UTCDateTime()),
         )
-        .returning(User.stripe_subscription_id, User.subscription_status)
+        .returning(User.stripe_subscription_id, User.subscription_status, _live_count())
     )
     return show, select(shown.c.id, shown.c.status, shown.c.price_id)
 
@@ -135,6 +148,6 @@ def show_current_subscription(user_id: str) -> Shown | None:
     row = held.execute(_SHOW, {"user_id": user_id, "now": datetime.now(UTC)}).first()
     forget(User, user_id)
     if row is not None:
-        return Shown(row.stripe_subscription_id, row.subscription_status)
+        return Shown(row.stripe_subscription_id, row.subscription_status, live_count=row.live_count)
     refused = held.execute(_SHOWN, {"user_id": user_id}).first()
     return Shown(*refused, price_known=False) if refused else None
