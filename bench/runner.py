@@ -11,6 +11,7 @@ from typing import Any
 
 from bench import dataset, report
 from bench.measure import measure_direct_checkout, run_wrk
+from bench.report import PLANS_REFERENCE
 from bench.servers import Server, start_gunicorn, start_stripe_double, worker_rss_mb
 from bench.streams import Stream, streams_for, write_stream
 from billing_service.config import database_uri
@@ -58,6 +59,7 @@ class Runner:
         self.rss: dict[str, float] = {}
         self.direct: dict[str, dict[str, float]] = {}
         self.streams: list[tuple[Stream, Path]] = []
+        self.bare_url = ""
         self.stream_sizes: dict[str, dict[str, int]] = {}
         self.warmup_stream: Path | None = None
 
@@ -90,7 +92,7 @@ class Runner:
         # billing settings; the bare app reads none, so development mode satisfies it.
         bare = self._serve("bare", "bare_app:app", {"BILLING_ENV": "development"}, ready="/bare")
         self._load("bare", None, "GET /bare (ceiling)", bare.url + "/bare", tokens=self.tokens)
-        self._load("bare", None, "GET /bare-plans (constant list)", bare.url + "/bare-plans")
+        self._load("bare", None, PLANS_REFERENCE, bare.url + "/bare-plans")
         # What one HTTP hop through gunicorn and a JWT check cost, one request at a time: part of
         # checkout's overhead over a direct Stripe call that any API in front of Stripe pays.
         self._load(
@@ -103,13 +105,16 @@ class Runner:
             connections=1,
         )
         self.rss["bare"] = worker_rss_mb(bare)
-        bare.stop()
+        # Kept (idle) for the constant list, measured again right before each GET /plans: a
+        # ratio of two loads minutes apart would also measure what changed on the machine.
+        self.bare_url = bare.url
 
         databases = [("sqlite", "sqlite:///" + str(self.work / "bench.db"))]
         if postgres_url:
             databases.append(("postgresql", database_uri(postgres_url, str(self.work))))
         for name, uri in databases:
             self._database(name, uri, double_url)
+        bare.stop()
         return {
             "settings": {
                 "workers": 2,
@@ -158,6 +163,7 @@ class Runner:
         servers = (("reference", reference.url), ("service", service.url))
         for server, url in servers:
             self._load(server, name, "GET /subscription", url + SUBSCRIPTION, tokens=self.tokens)
+        self._load("bare", name, PLANS_REFERENCE, self.bare_url + "/bare-plans")
         self._load("service", name, "GET /plans", service.url + "/api/billing/plans")
         if double_url:
             self._load(

@@ -169,3 +169,12 @@ def test_the_report_shows_ratios_to_the_reference_and_to_the_ceiling(tmp_path):
     assert "| 0.90x | 1.50x | 0.23x | 0 |" in line
     assert "0.50, 0.40, 0.30 before, 1.50, 0.90, 0.50 after" in text
     assert json.loads((tmp_path / "latest.json").read_text())["targets"]
+
+
+def test_the_plan_list_is_judged_against_the_constant_list_measured_beside_it():
+    results = _results()
+    # The machine was quieter when the ceiling ran; right before GET /plans it answered 4,500.
+    results["rows"].append(_row("bare", "postgresql", report.PLANS_REFERENCE, 4500, 2))
+    results["comparisons"] = report.comparisons(results["rows"])
+
+    assert _judged(results)["GET /plans [postgresql] req/s vs bare constant list"] == (0.87, True)
