@@ -17,6 +17,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         print("No plot: matplotlib is not installed (pip install -e '.[bench]')")
+        # An older run's plot beside these results would show other figures as theirs.
+        path.unlink(missing_ok=True)
         return
     from bench.report import GOALS
 
