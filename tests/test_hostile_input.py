@@ -89,8 +89,20 @@ def test_absurd_timestamp_inside_the_object_is_not_an_event(
         lambda e: e.update(id="evt_" + "x" * 300),
         lambda e: e.update(type="customer.subscription." + "x" * 200),
         lambda e: e["data"]["object"]["metadata"].update(user_id="u1\u0000"),
+        # Ids inside the object, over the 255 characters Stripe's ids have (and our columns hold).
+        lambda e: e["data"]["object"].update(id="sub_" + "x" * 300),
+        lambda e: e["data"]["object"].update(customer="cus_" + "x" * 300),
+        lambda e: e["data"]["object"]["items"]["data"][0]["price"].update(id="price_" + "x" * 300),
     ],
-    ids=["nul-in-id", "long-id", "long-type", "nul-in-object"],
+    ids=[
+        "nul-in-id",
+        "long-id",
+        "long-type",
+        "nul-in-object",
+        "long-subscription-id",
+        "long-customer-id",
+        "long-price-id",
+    ],
 )
 def test_event_postgresql_could_not_store_is_not_an_event(client, subscriber, database, change):
     event = subscription_event("customer.subscription.deleted", at=10, status="canceled")

@@ -11,20 +11,37 @@ from billing_service.statuses import status_from_stripe
 from billing_service.stripe_api.user_references import metadata_user_id
 
 
+class InvalidStripeObject(ValueError):
+    """A value Stripe never sends (a timestamp before 1970 or past year 9999, an id longer than
+    255 characters): the object is forged or corrupt, and nothing may be stored from it."""
+
+
+# Stripe's ids are at most 255 characters long (its API reference), as our columns are.
+MAX_ID_LENGTH = 255
+
+
 def object_id(value: object) -> str | None:
-    """The id of a reference that Stripe sends either as an id or as an expanded object."""
+    """The id of a reference that Stripe sends either as an id or as an expanded object; None
+    when there is none. An id longer than Stripe's ever are is InvalidStripeObject."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidStripeObject(f"an id of {len(value)} characters")
+    return value
+
+
+def own_id(stripe_object: Mapping[str, Any]) -> str:
+    """The object's own ``id``, which every Stripe object has."""
+    value = stripe_object.get("id")
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise InvalidStripeObject("an object without an id Stripe would give it")
+    return value
 
 
 # 9999-12-31T23:59:59Z, the last second a datetime can hold.
 MAX_TIMESTAMP = 253_402_300_799
-
-
-class InvalidStripeObject(ValueError):
-    """A value Stripe never sends (a timestamp before 1970 or past year 9999): the object is
-    forged or corrupt, and nothing may be stored from it."""
 
 
 def timestamp(value: object) -> datetime | None:
@@ -55,7 +72,7 @@ class SubscriptionSnapshot:
         first_item = items[0] if items else {}
         metadata = subscription.get("metadata") or {}
         return cls(
-            id=subscription["id"],
+            id=own_id(subscription),
             customer_id=object_id(subscription.get("customer")),
             user_id_hint=metadata_user_id(metadata),
             status=status_from_stripe(subscription["status"]),

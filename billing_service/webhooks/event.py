@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from billing_service.stripe_api.objects import InvalidStripeObject, timestamp
+from billing_service.stripe_api.objects import MAX_ID_LENGTH, InvalidStripeObject, timestamp
 
 
 class MalformedEvent(ValueError):
     """The payload is signed but is not a Stripe event object."""
 
 
-# The ledger's column sizes: a longer id or type is no Stripe event, and must not reach the
-# database (PostgreSQL would refuse it with an error, SQLite would store it).
-MAX_ID_LENGTH = 255
+# The ledger's column sizes (its id's is every Stripe id's): a longer id or type is no Stripe
+# event, and must not reach the database (PostgreSQL would refuse it with an error, SQLite would
+# store it).
 MAX_TYPE_LENGTH = 128
 
 
