@@ -105,6 +105,55 @@ def test_requests_get_distinct_ids(client):
     assert len(ids) == 3
 
 
+def test_the_request_line_written_directly_is_the_line_logging_writes(
+    send_event, capsys, monkeypatch
+):
+    """web.log_format.write_info_line skips logging's machinery while the service's handler is
+    the only place the line goes; the line must be the one logging would write."""
+    requests_log = logging.getLogger("billing_service.requests")
+    records: list[logging.LogRecord] = []  # what went through logging
+
+    def handle(record: logging.LogRecord) -> None:
+        records.append(record)
+        logging.Logger.handle(requests_log, record)
+
+    monkeypatch.setattr(requests_log, "handle", handle)
+    root = logging.getLogger()
+
+    def delivered(*, directly: bool) -> dict[str, Any]:
+        capsys.readouterr()
+        # pytest's own capture handlers, beside the service's, send the line through logging.
+        others = [h for h in root.handlers if type(h).__name__ != "_StderrHandler"]
+        removed = others if directly else []
+        for handler in removed:
+            root.removeHandler(handler)
+        try:
+            send_event(make_event("customer.created", {"id": "cus_x", "object": "customer"}))
+        finally:
+            for handler in removed:
+                root.addHandler(handler)
+        [line] = _request_lines(_lines(capsys))
+        return line
+
+    direct = delivered(directly=True)
+    assert records == []  # written directly
+    through_logging = delivered(directly=False)
+    assert len(records) == 1  # another handler on the way: through logging, so it gets it too
+    varying = {"time", "duration_ms", "request_id", "message", "event_id"}
+    assert list(direct) == list(through_logging)  # same keys, same order
+    assert {k: v for k, v in direct.items() if k not in varying} == {
+        k: v for k, v in through_logging.items() if k not in varying
+    }
+    assert direct["outcome"] == "ignored"
+    for line in (direct, through_logging):
+        assert line["message"] == (
+            f"POST /api/billing/webhook 200 in {line['duration_ms']} ms: Stripe event "
+            f"{line['event_id']} (customer.created): ignored (unhandled event type "
+            "customer.created)"
+        )
+    assert direct["time"][:10] == through_logging["time"][:10]
+
+
 def test_webhook_events_log_id_type_and_outcome(send_event, capsys):
     event = make_event("customer.created", {"id": "cus_x", "object": "customer"})
     capsys.readouterr()

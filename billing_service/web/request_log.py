@@ -16,6 +16,7 @@ from flask import Flask, Response, g, request
 from flask_jwt_extended import get_jwt_identity
 
 from billing_service import log_line, metrics
+from billing_service.web.log_format import write_info_line
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # how WSGI names that header
@@ -75,15 +76,9 @@ def _finish(response: Response) -> Response:
     summary, added_fields = log_line.added()
     if added_fields:
         fields |= added_fields
-    log.info(
-        "%s %s %s in %s ms%s",
-        method,
-        path,
-        status,
-        duration_ms,
-        f": {summary}" if summary else "",
-        extra=fields,
-    )
+    message = f"{method} {path} {status} in {duration_ms} ms" + (f": {summary}" if summary else "")
+    if not write_info_line(log, message, fields):
+        log.info("%s", message, extra=fields)
     return response
 
 
