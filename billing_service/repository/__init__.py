@@ -126,13 +126,16 @@ def forget(model: type[db.Model], key: str) -> None:
 def one_of(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
     """``column IN ('a', 'b')`` with our own constants written into the SQL: ``in_()`` would make
     an expanding parameter, which SQLAlchemy re-renders into the statement on every execution."""
+    return column.op("IN")(literal_column(sql_list(values)))
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: our own constants as an SQL list, sorted (the statement's text is the
+    same every time). Identifiers only: never text that would need quoting."""
     values = sorted(values)
-    if not all(
-        value.isidentifier() for value in values
-    ):  # never text to quote: a programming error
-        raise ValueError(f"one_of takes identifiers only, not {values!r}")
-    listed = ", ".join(f"'{value}'" for value in values)
-    return column.op("IN")(literal_column(f"({listed})"))
+    if not all(value.isidentifier() for value in values):  # a programming error
+        raise ValueError(f"an SQL list takes identifiers only, not {values!r}")
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
 def insert_unless_present(model: type[db.Model], values: dict[str, Any], key: str) -> bool:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, bindparam, case, func, literal_column, select, update
 
 from billing_service.models import Plan, Subscription, User, UTCDateTime
-from billing_service.repository import connection, forget, one_of
+from billing_service.repository import connection, forget, one_of, sql_list
 from billing_service.statuses import ENDED_STATUSES, FREE_TIER, LIVE_STATUSES, PAID_STATUSES
 
 _SUBSCRIPTIONS = Subscription.__table__
@@ -103,10 +103,9 @@ def _shown_subquery():  # type: ignore[no-untyped-def]
 def _live_count():  # type: ignore[no-untyped-def]
     """The user's live subscriptions, counted in the summary's RETURNING (no round trip of its
     own). Spelt out: SQLAlchemy renders RETURNING's columns unqualified on SQLite."""
-    live = ", ".join(f"'{status}'" for status in sorted(LIVE_STATUSES))
     return literal_column(
         "(SELECT count(*) FROM subscriptions AS live WHERE live.user_id = users.id "
-        f"AND live.status IN ({live}))"
+        f"AND live.status IN {sql_list(LIVE_STATUSES)})"
     ).label("live_count")
 
 
