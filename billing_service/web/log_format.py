@@ -32,20 +32,26 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, then the record's fields."""
 
-    # One encoder for every line: json.dumps with an argument builds a new one each call.
-    _encoder = json.JSONEncoder(default=str)
-
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": _utc_milliseconds(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        line.update(record_fields(record))
+        fields = record_fields(record)
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return self._encoder.encode(line)
+            fields["exception"] = self.formatException(record.exc_info)
+        return json_line(record.created, record.levelname, record.name, record.getMessage(), fields)
+
+
+def json_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """One JSON log line (without its newline): time, level, logger, message, then ``fields``."""
+    line = {
+        "time": _utc_milliseconds(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    return _ENCODER.encode(line | fields)
+
+
+# One encoder for every line: json.dumps with an argument builds a new one each call.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 _last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
@@ -129,13 +135,17 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         # StreamHandler.emit, without its second trip through the handler's lock to flush
         # (handle() holds it already): a line is written as soon as it is logged.
         try:
-            stream = sys.stderr
-            stream.write(self.format(record) + self.terminator)
-            stream.flush()
+            self.write_line(self.format(record))
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def write_line(self, text: str) -> None:
+        """Write ``text`` and a newline, at once; the caller holds the handler's lock."""
+        stream = sys.stderr
+        stream.write(text + self.terminator)
+        stream.flush()
 
     @stream.setter
     def stream(self, _value: object) -> None:
@@ -159,18 +169,10 @@ def write_info_line(logger: logging.Logger, message: str, fields: dict[str, Any]
     handler = _json_handler
     if handler is None or not _only_to(handler, logger):
         return False
-    line = {
-        "time": _utc_milliseconds(time.time()),
-        "level": "INFO",
-        "logger": logger.name,
-        "message": message,
-    }
-    text = JsonFormatter._encoder.encode(line | fields) + "\n"
+    text = json_line(time.time(), "INFO", logger.name, message, fields)
     handler.acquire()
     try:
-        stream = sys.stderr
-        stream.write(text)
-        stream.flush()
+        handler.write_line(text)
     except Exception:
         return False  # logging will try, and report the failure its own way
     finally:
