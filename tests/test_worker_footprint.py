@@ -40,10 +40,11 @@ print(json.dumps({"answers": answers, "gc": [gc.isenabled(), gc.get_freeze_count
 """
 
 
-def _serve(env: dict[str, str], requests: list[dict[str, object]], *modules: str) -> dict:
+def _python(script: str, *arguments: str, env: dict[str, str], stdin: str = "") -> dict:
+    """What ``script`` printed last, as JSON, run in a fresh interpreter from the checkout."""
     result = subprocess.run(
-        [sys.executable, "-c", SERVE, *modules],
-        input=json.dumps(requests),
+        [sys.executable, "-c", script, *arguments],
+        input=stdin,
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -51,6 +52,10 @@ def _serve(env: dict[str, str], requests: list[dict[str, object]], *modules: str
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
+
+
+def _serve(env: dict[str, str], requests: list[dict[str, object]], *modules: str) -> dict:
+    return _python(SERVE, *modules, env=env, stdin=json.dumps(requests))
 
 
 def _request(method: str, path: str, body: str = "", **headers: str) -> dict[str, object]:
@@ -132,13 +137,5 @@ def test_an_rs256_app_built_after_an_hs256_one_in_the_same_process_verifies_its_
         AUDIENCE,
         ISSUER,
     ]
-    result = subprocess.run(
-        [sys.executable, "-c", BOTH, *arguments],
-        cwd=ROOT,
-        env=service_env(app),
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    answers = json.loads(result.stdout.splitlines()[-1])
+    answers = _python(BOTH, *arguments, env=service_env(app))
     assert answers == {"cryptography_before_rs256": False, "hs256": [200, 200], "rs256": [200, 401]}
