@@ -36,13 +36,16 @@ def init_app(app: Flask, limiter: Limiter) -> None:
     app.teardown_request_funcs[None].remove(release)
 
     def add_limit_headers(response: Response) -> Response:
-        if hasattr(request_ctx._get_current_object(), _LIMITER_STATE):
-            return add_headers(response)
-        return response
+        return add_headers(response) if _limiter_looked_at() else response
 
     def release_limit_state(error: BaseException | None = None) -> None:
-        if hasattr(request_ctx._get_current_object(), _LIMITER_STATE):
+        if _limiter_looked_at():
             release(error)
 
     app.after_request(add_limit_headers)
     app.teardown_request(release_limit_state)
+
+
+def _limiter_looked_at() -> bool:
+    """Whether flask-limiter checked a limit for the current request (and so keeps state)."""
+    return hasattr(request_ctx._get_current_object(), _LIMITER_STATE)
