@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from billing_service.extensions import db
+from billing_service.models import StripeEvent
 from tests.conftest import JWT_SECRET, STRIPE_KEY, TEAM_PRICE, WEBHOOK_SECRET
 from tests.lifecycle import invoice_event, subscription_event
 from tests.stripe_double import sign_payload
@@ -92,3 +99,52 @@ def test_two_processes_delivering_the_same_events_apply_each_once(
     user = database.user("u1")
     assert (user["subscription_status"], user["subscription_tier"]) == ("active", "team")
     assert user["cancel_at_period_end"] is True
+
+
+def test_a_failure_recorded_while_a_retry_waited_on_it_is_processed_by_the_retry(
+    app, database, seeded_plans, send_event
+):
+    """Stripe's retry arrives while another delivery of the event is recording its failure: the
+    retry's INSERT waits on that row, finds it failed once committed, and processes the event.
+    (The ledger claim is one statement on PostgreSQL, on one snapshot that cannot see the row:
+    taken for a done event, the retry would be answered 200 and the event lost.)"""
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    event = subscription_event("customer.subscription.created", at=0)
+    with app.app_context():
+        engine = db.engine
+    failure = engine.connect()  # the other delivery, recording its failure
+    failure.execute(
+        sa.insert(StripeEvent.__table__).values(
+            id=event["id"],
+            type=event["type"],
+            stripe_created_at=datetime.now(UTC),
+            status="failed",
+            attempts=1,
+            last_error="RuntimeError: boom",
+        )
+    )
+    answers: list[Any] = []
+    retry = threading.Thread(target=lambda: answers.append(send_event(event).json))
+    retry.start()
+    try:
+        _wait_until_a_statement_waits_on_a_lock(engine)
+    finally:
+        failure.commit()
+        failure.close()
+        retry.join(timeout=30)
+    assert answers == [{"received": True, "outcome": "processed"}]
+    assert database.billing_state("u1") == ("active", "pro")
+    row = database.event(event["id"])
+    assert (row["status"], row["attempts"], row["last_error"]) == ("processed", 2, None)
+
+
+def _wait_until_a_statement_waits_on_a_lock(engine: sa.Engine) -> None:
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 10
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+        while watcher.execute(waiting).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the retry never waited on the failure's row"
+            time.sleep(0.02)
