@@ -37,6 +37,27 @@ def run_wrk(
     return json.loads(last)
 
 
+def combine_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One load's figures from its rounds (``Runner._pair``): requests, time and errors summed,
+    so req/s is over the whole; each latency percentile the median of the rounds' (their
+    histograms are not kept to merge), and each round's req/s kept to show the spread."""
+    combined = {
+        key: sum(figures[key] for figures in rounds)
+        for key in ("requests", "duration_us", "non_2xx_or_3xx", "socket_errors")
+    }
+    for key in ("p50_us", "p90_us", "p99_us"):
+        combined[key] = statistics.median(figures[key] for figures in rounds)
+    combined["ran_out"] = any(figures.get("ran_out") for figures in rounds)
+    combined["load_average_1m"] = [
+        rounds[0]["load_average_1m"][0],
+        rounds[-1]["load_average_1m"][1],
+    ]
+    combined["rounds"] = [
+        round(figures["requests"] / (figures["duration_us"] / 1e6), 1) for figures in rounds
+    ]
+    return combined
+
+
 def measure_direct_checkout(
     double_url: str, seconds: float, *, stripe_key: str, price_id: str, user_id: str
 ) -> dict[str, float]:
@@ -81,6 +102,10 @@ def measure_startup(runs: int, env: dict[str, str]) -> dict[str, Any]:
 
     - ``import_wsgi_s``: ``python -c "import wsgi"`` in the repository's root, timed from the
       outside (the interpreter's own start included), as issue 10 measures it cold;
+    - ``reference_import_s``: the same for the same-work reference (``reference_app`` and its
+      ``create_app()``), and ``libraries_import_s`` for the libraries alone that any app serving
+      these endpoints on this database imports (Flask, SQLAlchemy's ORM, the dialect and its
+      driver); each run times the three one after the other, so they share the machine's moment;
     - ``import_s`` and ``create_app_s``: ``import billing_service`` and ``create_app()``, timed
       inside the interpreter.
     """
@@ -89,14 +114,30 @@ def measure_startup(runs: int, env: dict[str, str]) -> dict[str, Any]:
         "t1 = time.perf_counter(); create_app(); t2 = time.perf_counter(); "
         "print(t1 - t0, t2 - t1)"
     )
+    postgres = env["DATABASE_URL"].startswith("postgresql")
+    driver = "sqlalchemy.dialects.postgresql, psycopg" if postgres else "sqlite3"
+    commands = {
+        "wsgi": "import wsgi",
+        "reference": "import reference_app; reference_app.create_app()",
+        "libraries": f"import flask, flask_sqlalchemy, sqlalchemy.orm, {driver}",
+    }
     # As gunicorn's workers get it (bench/servers.py): none of the caller's FLASK_ or BILLING_.
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))}
-    env = clean | env
-    wsgi, imports, creates = [], [], []
+    env = clean | env | {"PYTHONPATH": str(ROOT / "bench")}
+    timed: dict[str, list[float]] = {name: [] for name in commands}
+    imports, creates = [], []
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import wsgi"], env=env, cwd=ROOT, check=True)
-        wsgi.append(time.perf_counter() - started)
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", command],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            timed[name].append(time.perf_counter() - started)
         output = subprocess.run(
             [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
         )
@@ -105,8 +146,10 @@ def measure_startup(runs: int, env: dict[str, str]) -> dict[str, Any]:
         creates.append(float(second))
     return {
         "runs": runs,
-        "import_wsgi_s": round(statistics.median(wsgi), 4),
-        "import_wsgi_runs_s": [round(seconds, 4) for seconds in wsgi],
+        "import_wsgi_s": round(statistics.median(timed["wsgi"]), 4),
+        "import_wsgi_runs_s": [round(seconds, 4) for seconds in timed["wsgi"]],
+        "reference_import_s": round(statistics.median(timed["reference"]), 4),
+        "libraries_import_s": round(statistics.median(timed["libraries"]), 4),
         "import_s": round(statistics.median(imports), 4),
         "create_app_s": round(statistics.median(creates), 4),
     }

@@ -173,7 +173,8 @@ def markdown(results: dict[str, Any]) -> str:
         f" workers for every server; wrk {settings['threads']} threads, "
         f"{settings['connections']} connections ({settings['checkout_connections']} for "
         f"checkout), {settings['duration_s']:g} s per load after {settings['warmup_s']:g} s of "
-        f"warm-up; {settings['users']:,} users. Load average (1, 5, 15 min) "
+        f"warm-up, in {settings.get('rounds', 1)} rounds alternating with its reference; "
+        f"{settings['users']:,} users. Load average (1, 5, 15 min) "
         f"{_loads(load['before'])} before, {_loads(load['after'])} after.",
         "",
         "## Each endpoint against its reference, in this run",
@@ -202,23 +203,28 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {t['target']} | {t['measured']} | {t['goal']} | {non_2xx} | {met} |")
     lines += ["", "## Every load", ""]
     lines += [
-        "| server | endpoint | database | threads x connections | req/s | p50 ms | p90 ms "
-        "| p99 ms | non-2xx | socket errors | load 1 min before, after |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "An endpoint and its reference share alternating rounds (A B, B A, ...): req/s is over"
+        " all of a row's rounds, each latency percentile the median of its rounds', and each"
+        " round's req/s is listed in order.",
+        "",
+        "| server | endpoint | database | threads x connections | req/s | each round's req/s "
+        "| p50 ms | p90 ms | p99 ms | non-2xx | socket errors | load 1 min before, after |",
+        "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in results["rows"]:
         before, after = row["load_average_1m"]
+        rounds = ", ".join(f"{rps:,.0f}" for rps in row.get("rounds", [])) or "-"
         lines.append(
             f"| {row['server']} | {row['endpoint']} | {row['database'] or '-'} | "
-            f"{row['threads']} x {row['connections']} | {row['rps']:,.0f} | {row['p50_ms']:.2f} "
-            f"| {row['p90_ms']:.2f} | {row['p99_ms']:.2f} | {row['non_2xx']} | "
-            f"{row['socket_errors']} | {before:.2f}, {after:.2f} |"
+            f"{row['threads']} x {row['connections']} | {row['rps']:,.0f} | {rounds} | "
+            f"{row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['non_2xx']} | {row['socket_errors']} | {before:.2f}, {after:.2f} |"
         )
     for database, direct in results["direct_sdk_checkout"].items():
         lines.append(
             f"| no app | direct SDK checkout call, right after the app's | {database} | 1 x 1 | "
-            f"{direct['rps']:,.0f} | {direct['p50_ms']:.2f} | - | {direct['p99_ms']:.2f} | 0 | 0 "
-            "| - |"
+            f"{direct['rps']:,.0f} | - | {direct['p50_ms']:.2f} | - | {direct['p99_ms']:.2f} "
+            "| 0 | 0 | - |"
         )
     lines += [
         "",
@@ -232,7 +238,8 @@ def markdown(results: dict[str, Any]) -> str:
             f'Cold `python -c "import wsgi"` on {database}, before the loads (median of '
             f"{startup['runs']} fresh interpreters, production settings): "
             f"{startup['import_wsgi_s']:.3f} s; in-process `import billing_service` "
-            f"{startup['import_s']:.3f} s, `create_app()` {startup['create_app_s']:.3f} s.",
+            f"{startup['import_s']:.3f} s, `create_app()` {startup['create_app_s']:.3f} s."
+            + _startup_references(startup),
         ]
     streams = settings.get("streams") or {}
     if streams:
@@ -256,3 +263,15 @@ def _x(ratio: float | None) -> str:
 
 def _loads(values: list[float] | tuple[float, ...]) -> str:
     return ", ".join(f"{value:.2f}" for value in values)
+
+
+def _startup_references(startup: dict[str, Any]) -> str:
+    """The same cold start for the same-work reference and for the libraries alone, timed
+    beside the service's in each run (older results lack them)."""
+    if "reference_import_s" not in startup:
+        return ""
+    return (
+        f" Timed beside it: the same-work reference {startup['reference_import_s']:.3f} s; the"
+        f" libraries alone (Flask, Flask-SQLAlchemy, SQLAlchemy's ORM, the driver)"
+        f" {startup['libraries_import_s']:.3f} s."
+    )

@@ -2,7 +2,7 @@
 """Benchmark the billing API against a same-work reference and a bare Flask ceiling, on SQLite
 and on PostgreSQL.
 
-    python3 bench/run.py            full run (about 5 minutes); writes bench/results/latest.*
+    python3 bench/run.py            full run (about 7 minutes); writes bench/results/latest.*
     python3 bench/run.py --smoke    a second per target, targets not judged (what CI runs)
 
 Needs the .venv that ``python3 dev.py test`` installs, wrk (``apt-get install -y wrk``),
@@ -103,10 +103,14 @@ def parse_args() -> argparse.Namespace:
         "--smoke", action="store_true", help="a second per load; targets not judged"
     )
     parser.add_argument("--duration", type=float, help="seconds of load per target")
+    parser.add_argument(
+        "--rounds", type=int, help="alternating rounds an endpoint and its reference share"
+    )
     parser.add_argument("--users", type=int, help="rows in the users table (default 100,000)")
     parser.add_argument("--out", help="where to write the results")
     options = parser.parse_args()
-    options.duration = options.duration or (1.0 if options.smoke else 10.0)
+    options.duration = options.duration or (1.0 if options.smoke else 12.0)
+    options.rounds = options.rounds or (1 if options.smoke else 4)
     # No warm-up in a smoke run, whose figures mean nothing: it only keeps the harness working.
     options.warmup = 0.0 if options.smoke else 2.0
     options.users = options.users or (10_000 if options.smoke else 100_000)

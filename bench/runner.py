@@ -6,11 +6,12 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import dataset, report
-from bench.measure import measure_direct_checkout, run_wrk
+from bench.measure import combine_rounds, measure_direct_checkout, run_wrk
 from bench.report import PLANS_REFERENCE
 from bench.servers import Server, start_gunicorn, start_stripe_double, worker_rss_mb
 from bench.streams import Stream, streams_for, write_stream
@@ -125,6 +126,7 @@ class Runner:
                 "checkout_connections": 1,
                 "duration_s": options.duration,
                 "warmup_s": options.warmup,
+                "rounds": options.rounds,
                 "users": options.users,
                 "streams": self.stream_sizes,
                 "smoke": options.smoke,
@@ -161,10 +163,13 @@ class Runner:
             f"{name}-reference", "reference_app:create_app()", env, ready=SUBSCRIPTION
         )
         servers = (("reference", reference.url), ("service", service.url))
-        for server, url in servers:
-            self._load(server, name, "GET /subscription", url + SUBSCRIPTION, tokens=self.tokens)
-        self._load("bare", name, PLANS_REFERENCE, self.bare_url + "/bare-plans")
-        self._load("service", name, "GET /plans", service.url + "/api/billing/plans")
+        reads = tuple((server, url + SUBSCRIPTION) for server, url in servers)
+        self._pair(name, "GET /subscription", reads, tokens=self.tokens)
+        plans = (
+            ("bare", self.bare_url + "/bare-plans"),
+            ("service", service.url + "/api/billing/plans"),
+        )
+        self._pair(name, "GET /plans", plans, labels={"bare": PLANS_REFERENCE})
         if double_url:
             self._load(
                 "service",
@@ -198,15 +203,58 @@ class Runner:
                     record=False,
                 )
         for stream, path in self.streams:
-            for server, url in servers:
-                dataset.reset_webhook_state(uri)
-                self._load(
-                    server, name, f"POST /webhook, {stream.name}", url + WEBHOOK, deliveries=path
-                )
+            self._pair(
+                name,
+                f"POST /webhook, {stream.name}",
+                tuple((server, url + WEBHOOK) for server, url in servers),
+                deliveries=path,
+                before_each=lambda: dataset.reset_webhook_state(uri),
+            )
         self.rss[name] = worker_rss_mb(service)
         self.rss[f"{name}-reference"] = worker_rss_mb(reference)
         reference.stop()
         service.stop()
+
+    def _pair(
+        self,
+        database: str,
+        endpoint: str,
+        targets: tuple[tuple[str, str], ...],
+        *,
+        tokens: Path | None = None,
+        deliveries: Path | None = None,
+        before_each: Callable[[], None] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """The endpoint on each of ``targets`` (server, URL; the reference first) in alternating
+        rounds: the duration is split into ``--rounds`` loads per server, in the order A B, B A,
+        A B, ... Measured one after the other, a ratio would also measure what changed on the
+        machine in between (on a shared machine the same code's speed moved by a fifth within
+        minutes); in rounds, both sides share the same moments. A row sums the rounds' requests
+        and time (req/s over the whole) and takes the median of their latency percentiles."""
+        rounds = self.options.rounds
+        seconds = self.options.duration / rounds
+        done: dict[str, list[dict[str, Any]]] = {server: [] for server, _ in targets}
+        for number in range(rounds):
+            ordered = targets if number % 2 == 0 else tuple(reversed(targets))
+            for server, url in ordered:
+                if before_each:
+                    before_each()
+                figures = self._load(
+                    server,
+                    database,
+                    endpoint,
+                    url,
+                    tokens=tokens,
+                    deliveries=deliveries,
+                    seconds=seconds,
+                    warm=number == 0,
+                    record=False,
+                )
+                done[server].append(figures)
+        for server, _ in targets:
+            label = (labels or {}).get(server, endpoint)
+            self._record(server, database, label, combine_rounds(done[server]), CONNECTIONS)
 
     def _serve(self, name: str, wsgi_app: str, env: dict[str, str], ready: str) -> Server:
         env = env | {"JWT_SECRET_KEY": JWT_SECRET}
@@ -227,15 +275,16 @@ class Runner:
         threads: int = THREADS,
         connections: int = CONNECTIONS,
         seconds: float | None = None,
+        warm: bool = True,
         record: bool = True,
-    ) -> None:
+    ) -> dict[str, Any]:
         env = os.environ | {
             "BENCH_TOKENS": str(tokens or ""),
             "BENCH_DELIVERIES": str(deliveries or ""),
             "BENCH_BODY": body or "",
         }
         load = {"seconds": seconds or self.options.duration, "threads": threads}
-        if deliveries is None and self.options.warmup:
+        if warm and deliveries is None and self.options.warmup:
             # Warm up (imports, pools, caches) on the endpoint itself; webhooks have their own
             # warm-up stream, since a delivery sent twice is a cheap duplicate.
             run_wrk(
@@ -247,14 +296,31 @@ class Runner:
             )
         load_before = os.getloadavg()[0]
         figures = run_wrk(self.wrk, url, env, **load, connections=connections)
-        if not record:
-            return
+        figures["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        if record:
+            self._record(server, database, endpoint, figures, connections, threads=threads)
+        return figures
+
+    def _record(
+        self,
+        server: str,
+        database: str | None,
+        endpoint: str,
+        figures: dict[str, Any],
+        connections: int,
+        *,
+        threads: int = THREADS,
+    ) -> None:
         row = report.row_from_wrk(figures, server=server, database=database, endpoint=endpoint)
         row |= {"threads": threads, "connections": connections}
-        row["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        row["load_average_1m"] = figures["load_average_1m"]
+        if "rounds" in figures:
+            row["rounds"] = figures["rounds"]
         self.rows.append(row)
+        count = len(figures.get("rounds", []))
+        rounds = f" ({count} rounds)" if count > 1 else ""
         print(
-            f"[{row['label']}] {row['rps']} req/s, p50 {row['p50_ms']:.2f} ms, "
+            f"[{row['label']}] {row['rps']} req/s{rounds}, p50 {row['p50_ms']:.2f} ms, "
             f"p99 {row['p99_ms']:.2f} ms, non-2xx {row['non_2xx']}, "
             f"socket errors {row['socket_errors']}" + (" RAN OUT" if row["ran_out"] else ""),
             flush=True,

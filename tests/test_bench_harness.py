@@ -13,6 +13,7 @@ import pytest
 import stripe
 
 from bench import report
+from bench.measure import combine_rounds
 from bench.streams import Stream, streams_for, write_stream
 from tests.conftest import WEBHOOK_SECRET
 
@@ -178,3 +179,33 @@ def test_the_plan_list_is_judged_against_the_constant_list_measured_beside_it():
     results["comparisons"] = report.comparisons(results["rows"])
 
     assert _judged(results)["GET /plans [postgresql] req/s vs bare constant list"] == (0.87, True)
+
+
+def test_rounds_are_summed_for_throughput_and_their_median_gives_latencies():
+    def round_(requests: int, seconds: float, p99_ms: float, **kw: Any) -> dict[str, Any]:
+        return {
+            "requests": requests,
+            "duration_us": seconds * 1e6,
+            "p50_us": p99_ms * 400,
+            "p90_us": p99_ms * 800,
+            "p99_us": p99_ms * 1000,
+            "non_2xx_or_3xx": kw.get("non_2xx", 0),
+            "socket_errors": 0,
+            "ran_out": kw.get("ran_out", False),
+            "load_average_1m": kw.get("load", [1.0, 1.0]),
+        }
+
+    combined = combine_rounds(
+        [
+            round_(3000, 3.0, 10.0, load=[0.5, 0.9]),
+            round_(1500, 3.0, 40.0, non_2xx=1),  # a slow moment on the machine
+            round_(2700, 3.0, 12.0, ran_out=True, load=[1.1, 1.4]),
+        ]
+    )
+    row = report.row_from_wrk(combined, server="service", database="sqlite", endpoint="x")
+
+    # 7,200 requests in 9 s; each percentile the rounds' median; errors and running out kept.
+    assert (row["rps"], row["p99_ms"], row["p50_ms"]) == (800.0, 12.0, 4.8)
+    assert (row["non_2xx"], row["ran_out"]) == (1, True)
+    assert combined["rounds"] == [1000.0, 500.0, 900.0]
+    assert combined["load_average_1m"] == [0.5, 1.4]
