@@ -106,8 +106,9 @@ def test_a_failure_recorded_while_a_retry_waited_on_it_is_processed_by_the_retry
 ):
     """Stripe's retry arrives while another delivery of the event is recording its failure: the
     retry's INSERT waits on that row, finds it failed once committed, and processes the event.
-    (The ledger claim is one statement on PostgreSQL, on one snapshot that cannot see the row:
-    taken for a done event, the retry would be answered 200 and the event lost.)"""
+    The claim's UPDATE ... WHERE status = 'failed' is a statement of its own for this: folded
+    into the INSERT's (one CTE, one snapshot taken before the row was committed) it cannot see
+    the row, and the retry would be answered 200 for an event never processed."""
     database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
     event = subscription_event("customer.subscription.created", at=0)
     with app.app_context():

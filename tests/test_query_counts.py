@@ -100,64 +100,49 @@ def _after(send_event, statements: Statements, event: dict) -> None:  # type: ig
     statements.reset()
 
 
-# The ledger's claim of an event, by database (the first words of the statement):
-CLAIM = {
-    # INSERT ... ON CONFLICT DO NOTHING RETURNING: a known event gets no row back, and the
-    # UPDATE of a failed one follows (see the redelivery below).
-    "sqlite": "INSERT INTO stripe_events",
-    # The same INSERT and that UPDATE in one statement, which also says whether the event was
-    # known: WITH inserted AS (INSERT ...), retried AS (UPDATE ...) SELECT claimed, seen.
-    "postgresql": "WITH inserted AS",
-}
+# What a subscription event costs, statement by statement (the first words of each):
+APPLIED = [
+    # The ledger claims the event: INSERT ... ON CONFLICT DO NOTHING RETURNING (a known event
+    # gets no row back; see the redelivery below).
+    "INSERT INTO stripe_events",
+    # The owner, by the stored subscription or by its customer, locked (FOR UPDATE), with the
+    # subscription's stored status.
+    "SELECT users.id, subscriptions.status",
+    # The watermarked upsert, RETURNING what it wrote and its price's tier.
+    "INSERT INTO subscriptions",
+    # The summary: UPDATE users ... FROM the subscription that matters now, with its tier,
+    # RETURNING how many of the user's subscriptions are live (two would be billed twice).
+    "UPDATE users SET",
+]
 
 
-def applied(database) -> list[str]:  # type: ignore[no-untyped-def]
-    """What a subscription event costs, statement by statement (the first words of each)."""
-    return [
-        CLAIM[database.dialect],
-        # The owner, by the stored subscription or by its customer, locked (FOR UPDATE), with
-        # the subscription's stored status.
-        "SELECT users.id, subscriptions.status",
-        # The watermarked upsert, RETURNING what it wrote and its price's tier.
-        "INSERT INTO subscriptions",
-        # The summary: UPDATE users ... FROM the subscription that matters now, with its tier,
-        # RETURNING how many of the user's subscriptions are live (two would be billed twice).
-        "UPDATE users SET",
-    ]
-
-
-def test_a_new_subscription_event_takes_four_statements(send_event, customer, statements, database):
+def test_a_new_subscription_event_takes_four_statements(send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
     # A subscription that has just become live, the user's only one: the summary's count said so.
-    assert _kinds(statements.seen) == applied(database), statements.seen
+    assert _kinds(statements.seen) == APPLIED, statements.seen
 
 
 def test_a_second_live_subscription_is_listed_for_the_operator(
-    send_event, customer, statements, database, caplog
+    send_event, customer, statements, caplog
 ):
     _after(send_event, statements, subscription_event("customer.subscription.created", at=0))
     second = subscription_event("customer.subscription.created", at=5, sub="sub_second")
     assert send_event(second).json == {"received": True, "outcome": "processed"}
     # The summary counted two live ones: only then are they read, by id, for the error line.
-    expected = [*applied(database), "SELECT subscriptions.id FROM"]
-    assert _kinds(statements.seen) == expected, statements.seen
+    assert _kinds(statements.seen) == [*APPLIED, "SELECT subscriptions.id FROM"], statements.seen
     assert "u1 has 2 live subscriptions" in caplog.text
 
 
-def test_an_update_of_a_known_subscription_takes_four_statements(
-    send_event, customer, statements, database
-):
+def test_an_update_of_a_known_subscription_takes_four_statements(send_event, customer, statements):
     _after(send_event, statements, subscription_event("customer.subscription.created", at=0))
     event = subscription_event("customer.subscription.updated", at=10, cancel_at_period_end=True)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
     # The same work as bench/reference_app.py does, in as many statements.
-    assert _kinds(statements.seen) == applied(database), statements.seen
+    assert _kinds(statements.seen) == APPLIED, statements.seen
 
 
-def test_a_redelivery_is_one_statement_and_locks_nothing(
-    app, send_event, customer, statements, database
-):
+def test_a_redelivery_takes_two_statements_and_locks_nothing(app, send_event, customer, statements):
     event = subscription_event("customer.subscription.created", at=0)
     _after(send_event, statements, event)
     with app.app_context():
@@ -166,30 +151,25 @@ def test_a_redelivery_is_one_statement_and_locks_nothing(
     for ending in ("commit", "rollback"):
         sa.event.listen(engine, ending, lambda conn, ending=ending: endings.append(ending))
     assert send_event(event).json == {"received": True, "outcome": "duplicate"}
-    expected = {
-        # The claim: the event is known, and done (the UPDATE's WHERE status = 'failed' matched
-        # nothing), so nothing is claimed, or locked.
-        "postgresql": ["WITH inserted AS"],
-        # INSERT ... ON CONFLICT DO NOTHING: the event is known; UPDATE ... WHERE status =
-        # 'failed': it is done. (In process, a statement is no round trip.)
-        "sqlite": ["INSERT INTO stripe_events", "UPDATE stripe_events SET"],
-    }
-    assert _kinds(statements.seen) == expected[database.dialect], statements.seen
+    assert _kinds(statements.seen) == [
+        # INSERT ... ON CONFLICT DO NOTHING: the event is known.
+        "INSERT INTO stripe_events",
+        # UPDATE ... WHERE status = 'failed': it is done, so nothing is claimed (or locked).
+        "UPDATE stripe_events SET",
+    ], statements.seen
     # Committed (it wrote nothing), not rolled back: on a ROLLBACK psycopg deallocates every
     # statement it had prepared on the connection, and the deliveries after it were planned anew.
     assert endings == ["commit"]
 
 
-def test_a_stale_event_reads_why_and_writes_nothing_more(
-    send_event, customer, statements, database
-):
+def test_a_stale_event_reads_why_and_writes_nothing_more(send_event, customer, statements):
     _after(send_event, statements, subscription_event("customer.subscription.created", at=10))
     event = subscription_event("customer.subscription.updated", at=0, status="past_due")
     assert send_event(event).json == {"received": True, "outcome": "ignored"}
     # The upsert's WHERE refused it (no summary then); one read says why (stale), and the ledger
     # says so.
     assert _kinds(statements.seen) == [
-        *applied(database)[:3],
+        *APPLIED[:3],
         "SELECT subscriptions.user_id, subscriptions.status,",
         "UPDATE stripe_events SET",
     ], statements.seen

@@ -7,21 +7,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Insert,
-    Select,
-    Text,
-    Update,
-    bindparam,
-    cast,
-    func,
-    null,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import JSON, Text, bindparam, cast, func, null, select, update
 
 from billing_service.extensions import db
 from billing_service.models import MAX_OUTCOME_REASON_LENGTH, StripeEvent
@@ -76,63 +62,49 @@ def claim_delivery(
     """Claim a delivery of the event for processing; False for a redelivery of an event already
     processed or ignored. ``payload_json`` is stored as it is.
 
-    A new event is inserted (``INSERT ... ON CONFLICT (id) DO NOTHING``); a known one is claimed
-    again only if it ``failed`` (Stripe's retry), with one more attempt, by
-    ``UPDATE ... WHERE status = 'failed'``; a done one is left alone, unlocked (an upsert's
+    A new event is one statement: ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING``. A known
+    one takes a second, ``UPDATE ... WHERE status = 'failed'``: a failed event (Stripe's retry)
+    is claimed again with one more attempt, a done one is left alone, unlocked (an upsert's
     ``DO UPDATE ... WHERE`` would lock and write the row of every redelivery). The row says
     ``processed`` from here: if the handler fails, the transaction rolls back with it and the
     failure is recorded on its own (:func:`record_failure`); if the event is ignored,
     :func:`mark_ignored` says so. A concurrent delivery of the same event waits on the row until
     this transaction ends, then finds it done.
-
-    On SQLite the INSERT and the UPDATE are two statements. On PostgreSQL they are one (a
-    redelivery is then one round trip, as a new event is), :func:`_claim_in_one`; it also says
-    whether the row was in its snapshot, because the UPDATE cannot see a row committed while the
-    INSERT waited on it (a failure recorded by a concurrent delivery): only then is the UPDATE
-    sent again on its own, with a fresh snapshot, so that Stripe's retry is never taken for a
-    redelivery of a done event.
     """
-    # No parameter is named as a column: SQLAlchemy would take it for one more SET clause of
-    # the UPDATE (inside the PostgreSQL claim's CTE too).
     values = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "created": stripe_created_at,
-        "payload_json": payload_json,
+        "id": event_id,
+        "event_id": event_id,  # the UPDATE's name for it ("id" is its SET clause's)
+        "type": event_type,
+        "stripe_created_at": stripe_created_at,
+        "payload": payload_json,
         "now": datetime.now(UTC),
     }
     held = connection()
-    claim, retry = _claims(held.dialect.name)
-    row = held.execute(claim, values).first()
-    if row is not None and (row.claimed or row.seen):
-        claimed = bool(row.claimed)
-    else:  # SQLite's known event, or PostgreSQL's row committed while the INSERT waited
-        claimed = held.execute(retry, values).first() is not None
+    statements = _claims(held.dialect.name)
+    claimed = any(held.execute(statement, values).first() is not None for statement in statements)
     forget(StripeEvent, event_id)
     return claimed
 
 
 def _json_text(dialect: str):  # type: ignore[no-untyped-def]
     """A parameter holding JSON already serialised, for the JSON column."""
-    text = bindparam("payload_json", type_=Text())
+    text = bindparam("payload", type_=Text())
     # PostgreSQL's json takes text only by a cast; SQLite's JSON column is text.
     return cast(text, JSON) if dialect == "postgresql" else text
 
 
 @cache
 def _claims(dialect: str):  # type: ignore[no-untyped-def]
-    """The statements of :func:`claim_delivery`, built once per process: the claim, whose row
-    says ``claimed`` and ``seen`` (no row: SQLite's INSERT found the event), and the UPDATE of
-    a failed event, sent on its own when the claim could not decide."""
+    """The statements of :func:`claim_delivery`, in order, built once per process."""
     table = StripeEvent.__table__
     now = bindparam("now", type_=table.c.received_at.type)
     payload = _json_text(dialect)
     insert = (
         dialect_insert(dialect)(table)
         .values(
-            id=bindparam("event_id"),
-            type=bindparam("event_type"),
-            stripe_created_at=bindparam("created", type_=table.c.stripe_created_at.type),
+            id=bindparam("id"),
+            type=bindparam("type"),
+            stripe_created_at=bindparam("stripe_created_at"),
             received_at=now,
             status="processed",
             attempts=1,
@@ -140,6 +112,7 @@ def _claims(dialect: str):  # type: ignore[no-untyped-def]
             processed_at=now,
         )
         .on_conflict_do_nothing(index_elements=[table.c.id])
+        .returning(table.c.id)
     )
     retry = (
         update(table)
@@ -154,34 +127,7 @@ def _claims(dialect: str):  # type: ignore[no-untyped-def]
         )
         .returning(table.c.id)
     )
-    if dialect == "postgresql":
-        return _claim_in_one(insert, retry), retry
-    return insert.returning(true().label("claimed"), true().label("seen")), retry
-
-
-def _claim_in_one(insert: Insert, retry: Update) -> Select[tuple[bool, bool]]:
-    """PostgreSQL's claim, one statement::
-
-        WITH inserted AS (INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id),
-             retried AS (UPDATE ... WHERE id = :event_id AND status = 'failed' RETURNING id)
-        SELECT EXISTS (inserted) OR EXISTS (retried) AS claimed,
-               EXISTS (SELECT ... WHERE id = :event_id) AS seen
-
-    Every part runs on the statement's one snapshot. A row committed before it is seen, and the
-    UPDATE decides for it (re-checking ``status`` on the newest version if a concurrent retry
-    changed it: READ COMMITTED's rule for UPDATE). A row inserted by a transaction still open
-    when the statement began makes the INSERT wait for that transaction and then do nothing,
-    yet is in neither the UPDATE's snapshot nor ``seen``'s: ``claimed`` and ``seen`` both false
-    say so, and the caller asks again.
-    """
-    table = StripeEvent.__table__
-    inserted = insert.returning(table.c.id).cte("inserted")
-    retried = retry.cte("retried")
-    known = select(table.c.id).where(table.c.id == bindparam("event_id"))
-    return select(
-        or_(select(inserted.c.id).exists(), select(retried.c.id).exists()).label("claimed"),
-        known.exists().label("seen"),
-    )
+    return insert, retry
 
 
 _MARK_IGNORED = (
