@@ -129,15 +129,12 @@ def measure_startup(runs: int, env: dict[str, str]) -> dict[str, Any]:
     for _ in range(runs):
         for name, command in commands.items():
             started = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-c", command],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            done = subprocess.run(
+                [sys.executable, "-c", command], env=env, cwd=ROOT, capture_output=True, text=True
             )
             timed[name].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise RuntimeError(f"`python -c {command!r}` failed:\n{done.stderr}")
         output = subprocess.run(
             [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
         )
