@@ -173,7 +173,7 @@ def markdown(results: dict[str, Any]) -> str:
         f" workers for every server; wrk {settings['threads']} threads, "
         f"{settings['connections']} connections ({settings['checkout_connections']} for "
         f"checkout), {settings['duration_s']:g} s per load after {settings['warmup_s']:g} s of "
-        f"warm-up, in {settings.get('rounds', 1)} rounds alternating with its reference; "
+        f"warm-up, in {settings['rounds']} rounds alternating with its reference; "
         f"{settings['users']:,} users. Load average (1, 5, 15 min) "
         f"{_loads(load['before'])} before, {_loads(load['after'])} after.",
         "",
@@ -238,8 +238,10 @@ def markdown(results: dict[str, Any]) -> str:
             f'Cold `python -c "import wsgi"` on {database}, before the loads (median of '
             f"{startup['runs']} fresh interpreters, production settings): "
             f"{startup['import_wsgi_s']:.3f} s; in-process `import billing_service` "
-            f"{startup['import_s']:.3f} s, `create_app()` {startup['create_app_s']:.3f} s."
-            + _startup_references(startup),
+            f"{startup['import_s']:.3f} s, `create_app()` {startup['create_app_s']:.3f} s. "
+            f"Timed beside it: the same-work reference {startup['reference_import_s']:.3f} s; "
+            "the libraries alone (Flask, Flask-SQLAlchemy, SQLAlchemy's ORM, the driver) "
+            f"{startup['libraries_import_s']:.3f} s.",
         ]
     streams = settings.get("streams") or {}
     if streams:
@@ -263,15 +265,3 @@ def _x(ratio: float | None) -> str:
 
 def _loads(values: list[float] | tuple[float, ...]) -> str:
     return ", ".join(f"{value:.2f}" for value in values)
-
-
-def _startup_references(startup: dict[str, Any]) -> str:
-    """The same cold start for the same-work reference and for the libraries alone, timed
-    beside the service's in each run (older results lack them)."""
-    if "reference_import_s" not in startup:
-        return ""
-    return (
-        f" Timed beside it: the same-work reference {startup['reference_import_s']:.3f} s; the"
-        f" libraries alone (Flask, Flask-SQLAlchemy, SQLAlchemy's ORM, the driver)"
-        f" {startup['libraries_import_s']:.3f} s."
-    )

@@ -115,7 +115,14 @@ def _results(**service_webhook: Any) -> dict[str, Any]:
         "direct_sdk_checkout": {},
         "worker_rss_mb": {"bare": 30.0, "postgresql": 81.0, "postgresql-reference": 60.0},
         "startup": {
-            "sqlite": {"runs": 7, "import_wsgi_s": 0.45, "import_s": 0.2, "create_app_s": 0.1}
+            "sqlite": {
+                "runs": 7,
+                "import_wsgi_s": 0.45,
+                "reference_import_s": 0.44,
+                "libraries_import_s": 0.4,
+                "import_s": 0.2,
+                "create_app_s": 0.1,
+            }
         },
     }
     results["comparisons"] = report.comparisons(rows)
@@ -158,6 +165,7 @@ def test_the_report_shows_ratios_to_the_reference_and_to_the_ceiling(tmp_path):
         "checkout_connections": 1,
         "duration_s": 10,
         "warmup_s": 2,
+        "rounds": 4,
         "users": 100_000,
         "smoke": False,
         "streams": {"20 subscribers": {"deliveries": 32_000, "events": 32_000}},
@@ -169,6 +177,8 @@ def test_the_report_shows_ratios_to_the_reference_and_to_the_ceiling(tmp_path):
     line = next(x for x in text.splitlines() if x.startswith("| POST /webhook, 20 subscribers |"))
     assert "| 0.90x | 1.50x | 0.23x | 0 |" in line
     assert "0.50, 0.40, 0.30 before, 1.50, 0.90, 0.50 after" in text
+    assert "in 4 rounds alternating with its reference" in text
+    assert "Timed beside it: the same-work reference 0.440 s; the libraries alone" in text
     assert json.loads((tmp_path / "latest.json").read_text())["targets"]
 
 
