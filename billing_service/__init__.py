@@ -35,9 +35,33 @@ def create_app(
     gc.disable()
     try:
         return _build_app(config_overrides, commands)
+    except Exception as error:
+        _stop_the_flask_command(error)
+        raise
     finally:
         if collecting:
             gc.enable()
+
+
+def _stop_the_flask_command(error: Exception) -> None:
+    """A setting the service cannot run with, met while the ``flask`` command loads the app: say
+    it in one line (``Error: ...``) and exit 1, as any ``flask`` command does for it.
+
+    ConfigError is a ClickException, which click reports so when a command's lookup raises it;
+    but ``flask --help`` (or ``flask`` alone) loads the app to list its commands, and Flask prints
+    a traceback there for any error but its own NoAppException (which would turn
+    ``flask db upgrade`` into "No such command"). Code that builds the app itself (gunicorn's
+    master, tests) gets the exception.
+    """
+    import click
+    from flask.cli import ScriptInfo
+
+    from billing_service.config import ConfigError
+
+    context = click.get_current_context(silent=True)
+    if isinstance(error, ConfigError) and context and context.find_object(ScriptInfo):
+        error.show()
+        raise SystemExit(error.exit_code) from None
 
 
 def _build_app(config_overrides: Mapping[str, Any] | None, commands: bool) -> Flask:

@@ -77,6 +77,22 @@ def test_flask_commands_stop_with_one_line(tmp_path, settings, expected):
     _assert_one_line(result, expected)
 
 
+@pytest.mark.slow
+def test_flask_help_says_what_is_wrong_in_one_line(tmp_path):
+    # Flask loads the app to list its commands, and printed a traceback for a bad setting.
+    settings, expected = BAD["missing-jwt-secret"]
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "billing_service", "--help"],
+        cwd=tmp_path,
+        env=_env(tmp_path, settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _assert_one_line(result, expected)
+    assert result.returncode == 1
+
+
 @pytest.mark.parametrize(("settings", "expected"), BAD.values(), ids=BAD.keys())
 @pytest.mark.slow
 def test_gunicorn_stops_in_the_master_with_one_line(tmp_path, settings, expected):
