@@ -63,32 +63,30 @@ def _assert_one_line(result: subprocess.CompletedProcess[str], expected: str) ->
     assert expected in line, line
 
 
-@pytest.mark.parametrize(("settings", "expected"), BAD.values(), ids=BAD.keys())
-@pytest.mark.slow
-def test_flask_commands_stop_with_one_line(tmp_path, settings, expected):
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "billing_service", "db", "upgrade"],
+def _flask(
+    tmp_path: Path, settings: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "billing_service", *args],
         cwd=tmp_path,
         env=_env(tmp_path, settings),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    _assert_one_line(result, expected)
+
+
+@pytest.mark.parametrize(("settings", "expected"), BAD.values(), ids=BAD.keys())
+@pytest.mark.slow
+def test_flask_commands_stop_with_one_line(tmp_path, settings, expected):
+    _assert_one_line(_flask(tmp_path, settings, "db", "upgrade"), expected)
 
 
 @pytest.mark.slow
 def test_flask_help_says_what_is_wrong_in_one_line(tmp_path):
     # Flask loads the app to list its commands, and printed a traceback for a bad setting.
     settings, expected = BAD["missing-jwt-secret"]
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "billing_service", "--help"],
-        cwd=tmp_path,
-        env=_env(tmp_path, settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _flask(tmp_path, settings, "--help")
     _assert_one_line(result, expected)
     assert result.returncode == 1
 
