@@ -33,10 +33,11 @@ def object_id(value: object) -> str | None:
 
 
 def own_id(stripe_object: Mapping[str, Any]) -> str:
-    """The object's own ``id``, which every Stripe object has."""
-    value = stripe_object.get("id")
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-        raise InvalidStripeObject("an object without an id Stripe would give it")
+    """The object's own ``id``, which every Stripe object has (checked as :func:`object_id`
+    checks a reference's)."""
+    value = object_id(stripe_object)
+    if value is None:
+        raise InvalidStripeObject("an object without an id")
     return value
 
 
