@@ -45,8 +45,10 @@ def rs256_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The JWKS cache's clock; add seconds to ``clock[0]`` to let time pass."""
-    now = [time.monotonic()]
+    """The JWKS cache's clock; add seconds to ``clock[0]`` to let time pass. It starts at a
+    whole number, so adding whole seconds is exact: from a reading like 8191.504154035,
+    ``(t + 30) - t`` is 29.99999999999909 and the cooldown would look unfinished."""
+    now = [1_000_000.0]
     monkeypatch.setattr(jwks, "_now", lambda: now[0])
     return now
 
