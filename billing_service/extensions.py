@@ -18,6 +18,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from billing_service.session import SESSION_OPTIONS
 from billing_service.web import request_log
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options=SESSION_OPTIONS)
 jwt = JWTManager()
 # Limits are per route (see api.rate_limits); nothing is limited by default.
 limiter = Limiter(key_func=get_remote_address)

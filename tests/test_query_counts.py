@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from billing_service.extensions import db
+from billing_service.session import Session
 from tests.conftest import PRO_PRICE
 from tests.lifecycle import subscription_event
 
@@ -173,3 +174,21 @@ def test_a_stale_event_reads_why_and_writes_nothing_more(send_event, customer, s
         "SELECT subscriptions.user_id, subscriptions.status,",
         "UPDATE stripe_events SET",
     ], statements.seen
+
+
+def test_a_subscription_event_builds_no_orm_session(send_event, customer, monkeypatch):
+    """Its statements are Core, on the transaction's own connection: the session (its unit of
+    work, its transaction object, its identity map) was a third of the calls the service added
+    to an event over bench/reference_app.py's (bench/results/NOTES.md)."""
+    built: list[Session] = []
+    plain_init = Session.__init__
+
+    def counted_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(self)
+        plain_init(self, *args, **kwargs)
+
+    _after(send_event, Statements(), subscription_event("customer.subscription.created", at=0))
+    monkeypatch.setattr(Session, "__init__", counted_init)
+    event = subscription_event("customer.subscription.updated", at=10, cancel_at_period_end=True)
+    assert send_event(event).json == {"received": True, "outcome": "processed"}
+    assert built == []

@@ -15,11 +15,10 @@ from sqlalchemy.exc import DBAPIError
 
 from billing_service.extensions import db
 from billing_service.repository.sqlite_writer import writer_turn
+from billing_service.session import HELD
 
 # Set on the session by read_only(); the session (and this mark) ends with the app context.
 _READ_ONLY = "billing_service.read_only"
-# Set on the session by transaction(): the connection its transaction runs on.
-_CONNECTION = "billing_service.connection"
 # SQLite's busy timeout (config.engine_options): how long a writer waits for its turn.
 _SQLITE_BUSY_SECONDS = 15
 
@@ -29,34 +28,56 @@ def transaction() -> Iterator[None]:
     """One unit of work: committed when the block ends, rolled back (:func:`rollback_after_failure`)
     when it raises, whatever it raises.
 
-    A request in :func:`read_only` mode leaves it first: that ends the autocommit connection, so a
-    row lock taken inside is held until the commit.
+    It runs on a Core connection of its own, which the session joins if ORM work is done inside
+    (``billing_service.session``), unless the request's session is in a transaction already (it
+    loaded rows the work goes on with): that one is carried on and committed. A
+    :func:`transaction` inside another is part of it: the outer one commits. A request in
+    :func:`read_only` mode leaves it first: that ends the autocommit connection, so a row lock
+    taken inside is held until the commit.
     """
-    if db.session.info.pop(_READ_ONLY, False):
-        db.session.rollback()
-    held = db.session.connection()
-    outer = db.session.info.get(_CONNECTION)
-    db.session.info[_CONNECTION] = held
+    held = HELD.get()
+    if held is not None and held.in_transaction():
+        with writer_turn(held, busy_seconds=_SQLITE_BUSY_SECONDS):  # keeps the outer one's turn
+            yield
+        return
+    session = db.session() if db.session.registry.has() else None
+    if session is not None and session.info.pop(_READ_ONLY, False):
+        session.rollback()
+    if session is not None and session.in_transaction():
+        with _holding(session.connection()):
+            yield
+        return
+    with db.engine.connect() as held, _holding(held):
+        yield
+
+
+@contextmanager
+def _holding(held: Connection) -> Iterator[None]:
+    """Run the block in ``held``'s transaction, with this database's writer turn (SQLite);
+    commit it (and the session's work in it) at the end, or roll it back."""
+    token = HELD.set(held)
     try:
         with writer_turn(held, busy_seconds=_SQLITE_BUSY_SECONDS):
+            if not held.in_transaction():
+                held.begin()
             try:
                 yield
-                db.session.commit()
+                session = db.session() if db.session.registry.has() else None
+                if session is not None and session.in_transaction():
+                    session.commit()  # its own work flushed, its copies expired
+                if held.in_transaction():
+                    held.commit()
             except BaseException:
                 rollback_after_failure()
                 raise
     finally:
-        db.session.info[_CONNECTION] = outer
+        HELD.reset(token)
 
 
 def connection() -> Connection:
-    """The session's connection, in its transaction: what the prebuilt Core statements run on.
-
-    Inside :func:`transaction` the connection it began with is kept at hand while its transaction
-    lasts (asking the session for it each time cost more than some of the statements); otherwise,
-    or once that transaction has ended, the session is asked.
-    """
-    held: Connection | None = db.session.info.get(_CONNECTION)
+    """The connection of the transaction in progress (:func:`transaction`), what the prebuilt
+    Core statements run on; outside one, the session's."""
+    held = HELD.get()
     if held is not None and held.in_transaction():
         return held
     return db.session.connection()
@@ -79,8 +100,12 @@ def rollback_after_failure() -> None:
     failover, pg_terminate_backend), the ROLLBACK fails too; the transaction died with the
     connection, the pool has discarded it, and that second error must not hide the first.
     """
+    held = HELD.get()
     try:
-        db.session.rollback()
+        if db.session.registry.has():
+            db.session.rollback()  # in a transaction(), rolls its connection back too
+        if held is not None and held.in_transaction():
+            held.rollback()
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
@@ -116,8 +141,8 @@ def read_one(statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
 def forget(model: type[db.Model], key: str) -> None:
     """Expire the session's copy of a row a Core statement just changed, if it holds one, so that
     its next read shows what the database has (the session cannot know what the SQL did)."""
-    if not db.session.identity_map:  # the webhook's case: its statements load no objects
-        return
+    if not db.session.registry.has() or not db.session.identity_map:
+        return  # the webhook's case: its statements load no objects
     held = db.session.identity_map.get(db.session.identity_key(model, key))
     if held is not None:
         db.session.expire(held)

@@ -1,0 +1,33 @@
+"""The ORM session, joined to the connection of the write transaction in progress.
+
+``repository.transaction()`` runs on a Core connection of its own: the webhook's statements are
+all Core, and the session around them (its transaction object, unit of work and identity map) made
+a third of the Python calls the service added to an event over its same-work reference
+(bench/results/NOTES.md). ORM work inside such a transaction must run on that same connection, in
+that same transaction: on another one it would wait on the row locks its own request holds. So
+while the transaction lasts, the session takes its connection for any work it begins, and never
+commits it (``rollback_only``): the transaction commits once, when it ends; a rollback of the
+session rolls the transaction back too.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import Connection
+
+# The connection of the transaction in progress (repository.transaction), if any.
+HELD: ContextVar[Connection | None] = ContextVar("billing_service.held_connection", default=None)
+
+
+class Session(FlaskSession):
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kw: Any) -> Any:
+        held = HELD.get()
+        if bind is None and held is not None and held.in_transaction():
+            return held
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kw)
+
+
+SESSION_OPTIONS = {"class_": Session, "join_transaction_mode": "rollback_only"}
