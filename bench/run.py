@@ -86,7 +86,8 @@ def main() -> int:
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     out = Path(options.out)
     report.write(results, out, smoke=options.smoke)
-    print(f"\nResults in {out}/ (latest.json, latest.md, latest.png)")
+    written = [name for name in ("latest.json", "latest.md", "latest.png") if (out / name).exists()]
+    print(f"\nResults in {out}/ ({', '.join(written)})")
     print((out / "latest.md").read_text())
     broken = [r["label"] for r in results["rows"] if r["requests"] == 0 or r["errors"]]
     ran_out = [r["label"] for r in results["rows"] if r.get("ran_out")]
