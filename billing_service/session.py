@@ -23,6 +23,8 @@ HELD: ContextVar[Connection | None] = ContextVar("billing_service.held_connectio
 
 
 class Session(FlaskSession):
+    """Flask-SQLAlchemy's session, on the held connection while a transaction is in progress."""
+
     def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kw: Any) -> Any:
         held = HELD.get()
         if bind is None and held is not None and held.in_transaction():

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Executable, Row, literal_column
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from billing_service.extensions import db
 from billing_service.repository.sqlite_writer import writer_turn
@@ -40,7 +41,7 @@ def transaction() -> Iterator[None]:
         with writer_turn(held, busy_seconds=_SQLITE_BUSY_SECONDS):  # keeps the outer one's turn
             yield
         return
-    session = db.session() if db.session.registry.has() else None
+    session = _made_session()
     if session is not None and session.info.pop(_READ_ONLY, False):
         session.rollback()
     if session is not None and session.in_transaction():
@@ -62,7 +63,7 @@ def _holding(held: Connection) -> Iterator[None]:
                 held.begin()
             try:
                 yield
-                session = db.session() if db.session.registry.has() else None
+                session = _made_session()
                 if session is not None and session.in_transaction():
                     session.commit()  # its own work flushed, its copies expired
                 if held.in_transaction():
@@ -72,6 +73,11 @@ def _holding(held: Connection) -> Iterator[None]:
                 raise
     finally:
         HELD.reset(token)
+
+
+def _made_session() -> Session | None:
+    """The request's session if something has made it (a subscription event never does)."""
+    return db.session() if db.session.registry.has() else None
 
 
 def connection() -> Connection:
@@ -100,10 +106,10 @@ def rollback_after_failure() -> None:
     failover, pg_terminate_backend), the ROLLBACK fails too; the transaction died with the
     connection, the pool has discarded it, and that second error must not hide the first.
     """
-    held = HELD.get()
+    held, session = HELD.get(), _made_session()
     try:
-        if db.session.registry.has():
-            db.session.rollback()  # in a transaction(), rolls its connection back too
+        if session is not None:
+            session.rollback()  # in a transaction(), rolls its connection back too
         if held is not None and held.in_transaction():
             held.rollback()
     except DBAPIError as error:
@@ -141,11 +147,12 @@ def read_one(statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
 def forget(model: type[db.Model], key: str) -> None:
     """Expire the session's copy of a row a Core statement just changed, if it holds one, so that
     its next read shows what the database has (the session cannot know what the SQL did)."""
-    if not db.session.registry.has() or not db.session.identity_map:
+    session = _made_session()
+    if session is None or not session.identity_map:
         return  # the webhook's case: its statements load no objects
-    held = db.session.identity_map.get(db.session.identity_key(model, key))
+    held = session.identity_map.get(session.identity_key(model, key))
     if held is not None:
-        db.session.expire(held)
+        session.expire(held)
 
 
 def one_of(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
