@@ -18,16 +18,23 @@ from typing import Any
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import Connection
 
-# The connection of the transaction in progress (repository.transaction), if any.
+# The connection repository.transaction() holds, set while its block runs.
 HELD: ContextVar[Connection | None] = ContextVar("billing_service.held_connection", default=None)
+
+
+def held_transaction() -> Connection | None:
+    """The connection of the transaction in progress, if one is (its block may have ended the
+    transaction early: a commit of the session that owns it)."""
+    held = HELD.get()
+    return held if held is not None and held.in_transaction() else None
 
 
 class Session(FlaskSession):
     """Flask-SQLAlchemy's session, on the held connection while a transaction is in progress."""
 
     def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kw: Any) -> Any:
-        held = HELD.get()
-        if bind is None and held is not None and held.in_transaction():
+        held = held_transaction()
+        if bind is None and held is not None:
             return held
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kw)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from billing_service.extensions import db
 from billing_service.repository.sqlite_writer import writer_turn
-from billing_service.session import HELD
+from billing_service.session import HELD, held_transaction
 
 # Set on the session by read_only(); the session (and this mark) ends with the app context.
 _READ_ONLY = "billing_service.read_only"
@@ -36,8 +36,8 @@ def transaction() -> Iterator[None]:
     :func:`read_only` mode leaves it first: that ends the autocommit connection, so a row lock
     taken inside is held until the commit.
     """
-    held = HELD.get()
-    if held is not None and held.in_transaction():
+    held = held_transaction()
+    if held is not None:
         with writer_turn(held, busy_seconds=_SQLITE_BUSY_SECONDS):  # keeps the outer one's turn
             yield
         return
@@ -83,10 +83,8 @@ def _made_session() -> Session | None:
 def connection() -> Connection:
     """The connection of the transaction in progress (:func:`transaction`), what the prebuilt
     Core statements run on; outside one, the session's."""
-    held = HELD.get()
-    if held is not None and held.in_transaction():
-        return held
-    return db.session.connection()
+    held = held_transaction()
+    return held if held is not None else db.session.connection()
 
 
 def commit() -> None:
@@ -106,11 +104,12 @@ def rollback_after_failure() -> None:
     failover, pg_terminate_backend), the ROLLBACK fails too; the transaction died with the
     connection, the pool has discarded it, and that second error must not hide the first.
     """
-    held, session = HELD.get(), _made_session()
+    session = _made_session()
     try:
         if session is not None:
             session.rollback()  # in a transaction(), rolls its connection back too
-        if held is not None and held.in_transaction():
+        held = held_transaction()
+        if held is not None:
             held.rollback()
     except DBAPIError as error:
         if not error.connection_invalidated:
