@@ -9,6 +9,7 @@ must leave the same rows and answer the same GET /subscription.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -215,3 +216,19 @@ def test_the_reset_between_streams_leaves_the_prepared_state(
         "events": [],
     }
     assert post(reference, event).json["outcome"] == "processed"  # not a duplicate any more
+
+
+def test_the_reset_waits_for_deliveries_still_being_applied(app, reference, database, seeded_plans):
+    # wrk stops with deliveries queued in the server, which applies them after it has exited:
+    # one landing just after the reset would leave its subscription's watermark for the next
+    # stream, whose earlier events would then all be skipped as stale.
+    database.add_user("u2", email="u2@example.com", stripe_customer_id="cus_u2")
+    straggler = for_u2(subscription_event("customer.subscription.updated", at=10, version="2026"))
+    late = threading.Timer(0.1, post, (reference, straggler))
+    late.start()
+    try:
+        dataset.reset_webhook_state(app.config["SQLALCHEMY_DATABASE_URI"], quiet_for=0.3)
+    finally:
+        late.join()
+
+    assert rows(app, "u2")["subscriptions"] == []
