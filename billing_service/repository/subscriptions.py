@@ -87,20 +87,33 @@ def upsert_if_newer(
 @cache
 def _upsert(dialect: str, columns: tuple[str, ...], ties_win: bool):  # type: ignore[no-untyped-def]
     """The upsert of :func:`upsert_if_newer` for these columns, built once per process."""
-    written = ("id", "user_id", "updated_at", *columns)
-    statement = dialect_insert(dialect)(_TABLE).values({name: bindparam(name) for name in written})
-    stored_as_of, new_as_of = _TABLE.c.state_as_of, statement.excluded.state_as_of
-    newer = stored_as_of <= new_as_of if ties_win else stored_as_of < new_as_of
     # Spelt out: SQLAlchemy renders RETURNING's columns unqualified on SQLite, where a subquery
     # naming price_id would then be ambiguous.
     price_tier = literal_column(
         "(SELECT plans.tier FROM plans WHERE plans.price_id = subscriptions.price_id)"
     )
+    statement = upsert_statement(dialect, columns, ties_win)
+    return statement.returning(_TABLE.c.status, _TABLE.c.price_id, price_tier)
+
+
+def upsert_statement(  # type: ignore[no-untyped-def]
+    dialect: str, columns: tuple[str, ...], ties_win: bool, *, prefix: str = ""
+):
+    """``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE`` newer and the same owner, with no
+    RETURNING: the statement :func:`upsert_if_newer` runs, and the one that
+    :func:`billing_service.repository.summaries.write_and_show` builds on. Bind parameters:
+    ``id``, ``user_id``, ``updated_at`` and ``columns``, each name after ``prefix``."""
+    written = ("id", "user_id", "updated_at", *columns)
+    statement = dialect_insert(dialect)(_TABLE).values(
+        {name: bindparam(prefix + name, type_=_TABLE.c[name].type) for name in written}
+    )
+    stored_as_of, new_as_of = _TABLE.c.state_as_of, statement.excluded.state_as_of
+    newer = stored_as_of <= new_as_of if ties_win else stored_as_of < new_as_of
     return statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
         set_={name: statement.excluded[name] for name in _STATE_COLUMNS if name in written},
         where=newer & (_TABLE.c.user_id == statement.excluded.user_id),
-    ).returning(_TABLE.c.status, _TABLE.c.price_id, price_tier)
+    )
 
 
 def get(subscription_id: str) -> Subscription | None:

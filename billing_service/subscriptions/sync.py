@@ -129,15 +129,17 @@ def apply(
         stored = subscriptions.stored(observation.subscription_id)
         status_before = stored.status if stored else None
     if observation.snapshot is not None and _trusts_snapshots(observation):
-        # The common case, decided by the database in one statement: newer, or not.
-        written = subscriptions.upsert_if_newer(
+        # The common case, decided by the database: newer, or not; and when newer, the summary
+        # in the same statement (PostgreSQL) or the next.
+        written_and_shown = summaries.write_and_show(
             observation.subscription_id,
             user_id,
             observation.state(),
             ties_win=observation.authoritative,
         )
-        if written is None:
+        if written_and_shown is None:
             return _not_written(user_id, observation, status_before)
+        written, shown = written_and_shown
     else:
         # Read under the lock just taken, or (the caller held the lock) now.
         if locked:
@@ -146,8 +148,10 @@ def apply(
         if isinstance(hinted, Handled):
             return hinted
         written = hinted
+        shown = summaries.show_current_subscription(user_id)
+    # A paid subscription on a price in no plan fails the event (the transaction rolls back).
     _check_price(observation.subscription_id, written.status, written.price_id, written.price_tier)
-    shown = show_current_subscription(user_id)
+    _check_shown_price(shown)
     if written.status in LIVE_STATUSES and status_before not in LIVE_STATUSES and shown:
         _log_a_second_live_subscription(user_id, shown)
     return PROCESSED
@@ -234,9 +238,14 @@ def show_current_subscription(user_id: str) -> Shown | None:
     """Point the user's summary at the subscription that matters now (see the module's doc);
     returns it (None: the user has no subscription, and the summary is left as it is)."""
     shown = summaries.show_current_subscription(user_id)
+    _check_shown_price(shown)
+    return shown
+
+
+def _check_shown_price(shown: Shown | None) -> None:
+    """Raise UnknownPrice when the subscription that matters was left unshown for its price."""
     if shown is not None and not shown.price_known:
         _check_price(shown.subscription_id, shown.status, shown.price_id, None)
-    return shown
 
 
 def _check_price(
