@@ -194,6 +194,18 @@ def test_a_stale_event_reads_why_and_writes_nothing_more(send_event, customer, s
     ], statements.seen
 
 
+def test_a_stale_event_leaves_the_users_row_as_it_was(send_event, customer, database):
+    earlier = subscription_event("customer.subscription.created", at=5, sub="sub_earlier")
+    for event in (earlier, subscription_event("customer.subscription.created", at=10)):
+        assert send_event(event).status_code == 200
+    before = database.user("u1")
+    event = subscription_event("customer.subscription.updated", at=0, status="past_due")
+    assert send_event(event).json == {"received": True, "outcome": "ignored"}
+    # Not even rewritten with the same summary (on PostgreSQL the summary's UPDATE is part of
+    # the upsert's statement, and runs only on what the upsert wrote): its updated_at says so.
+    assert database.user("u1") == before
+
+
 def test_a_subscription_event_builds_no_orm_session(send_event, customer, monkeypatch):
     """Its statements are Core, on the transaction's own connection: the session (its unit of
     work, its transaction object, its identity map) was a third of the calls the service added
