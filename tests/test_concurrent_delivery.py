@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from billing_service.extensions import db
-from billing_service.models import StripeEvent
+from billing_service.models import StripeEvent, Subscription
 from tests.conftest import JWT_SECRET, STRIPE_KEY, TEAM_PRICE, WEBHOOK_SECRET
 from tests.lifecycle import invoice_event, subscription_event
 from tests.stripe_double import sign_payload
@@ -137,6 +137,47 @@ def test_a_failure_recorded_while_a_retry_waited_on_it_is_processed_by_the_retry
     assert database.billing_state("u1") == ("active", "pro")
     row = database.event(event["id"])
     assert (row["status"], row["attempts"], row["last_error"]) == ("processed", 2, None)
+
+
+def test_the_summary_sees_a_subscription_committed_while_the_owner_lock_was_awaited(
+    app, database, seeded_plans, send_event
+):
+    """Another writer of the user's subscriptions (a second subscription's event, in another
+    worker) holds the user's lock: the delivery waits on it in its owner statement, and the
+    statement after, upsert and summary together, reads a snapshot taken once that writer has
+    committed. Its new paid subscription outranks the one this event ends."""
+    database.add_user("u1", email="u1@example.com", stripe_customer_id="cus_u1")
+    assert send_event(subscription_event("customer.subscription.created", at=0)).status_code == 200
+    with app.app_context():
+        engine = db.engine
+    other = engine.connect()  # the other worker, mid-transaction
+    other.execute(sa.text("SELECT id FROM users WHERE id = 'u1' FOR UPDATE"))
+    now = datetime.now(UTC)
+    other.execute(
+        sa.insert(Subscription.__table__).values(
+            id="sub_other",
+            user_id="u1",
+            status="active",
+            price_id=TEAM_PRICE,
+            cancel_at_period_end=False,
+            stripe_created_at=now,
+            state_as_of=now,
+        )
+    )
+    ended = subscription_event("customer.subscription.deleted", at=10, status="canceled")
+    answers: list[Any] = []
+    delivery = threading.Thread(target=lambda: answers.append(send_event(ended).json))
+    delivery.start()
+    try:
+        _wait_until_a_statement_waits_on_a_lock(engine)
+    finally:
+        other.commit()
+        other.close()
+        delivery.join(timeout=30)
+    assert answers == [{"received": True, "outcome": "processed"}]
+    user = database.user("u1")
+    assert (user["stripe_subscription_id"], user["subscription_status"]) == ("sub_other", "active")
+    assert user["subscription_tier"] == "team"
 
 
 def _wait_until_a_statement_waits_on_a_lock(engine: sa.Engine) -> None:
