@@ -197,8 +197,8 @@ def write_and_show(
         return None if written is None else (written, show_current_subscription(user_id))
     now = utcnow()
     statement = _write_and_show(tuple(sorted(state)), ties_win)
-    written = {"id": subscription_id, "user_id": user_id, "updated_at": now} | state
-    values = {_NEW + name: value for name, value in written.items()}
+    new = {"id": subscription_id, "user_id": user_id, "updated_at": now} | state
+    values = {_NEW + name: value for name, value in new.items()}
     row = held.execute(statement, values | {"user_id": user_id, "now": now}).first()
     forget(Subscription, subscription_id)
     forget(User, user_id)
@@ -225,8 +225,8 @@ def _write_and_show(columns: tuple[str, ...], ties_win: bool):  # type: ignore[n
     """
     table = _SUBSCRIPTIONS
     kept = [table.c[name] for name in _CANDIDATE_COLUMNS]
-    written = subscriptions.upsert_statement("postgresql", columns, ties_win, prefix=_NEW)
-    written = written.returning(*kept).cte("written")
+    upsert = subscriptions.upsert_statement("postgresql", columns, ties_win, prefix=_NEW)
+    written = upsert.returning(*kept).cte("written")
     others = select(*kept).where(
         table.c.user_id == bindparam("user_id"),
         table.c.id != bindparam(_NEW + "id"),
