@@ -8,6 +8,7 @@ import multiprocessing
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,15 +125,7 @@ def test_a_failure_recorded_while_a_retry_waited_on_it_is_processed_by_the_retry
             last_error="RuntimeError: boom",
         )
     )
-    answers: list[Any] = []
-    retry = threading.Thread(target=lambda: answers.append(send_event(event).json))
-    retry.start()
-    try:
-        _wait_until_a_statement_waits_on_a_lock(engine)
-    finally:
-        failure.commit()
-        failure.close()
-        retry.join(timeout=30)
+    answers = _deliver_while_held(send_event, event, failure)
     assert answers == [{"received": True, "outcome": "processed"}]
     assert database.billing_state("u1") == ("active", "pro")
     row = database.event(event["id"])
@@ -165,19 +158,28 @@ def test_the_summary_sees_a_subscription_committed_while_the_owner_lock_was_awai
         )
     )
     ended = subscription_event("customer.subscription.deleted", at=10, status="canceled")
-    answers: list[Any] = []
-    delivery = threading.Thread(target=lambda: answers.append(send_event(ended).json))
-    delivery.start()
-    try:
-        _wait_until_a_statement_waits_on_a_lock(engine)
-    finally:
-        other.commit()
-        other.close()
-        delivery.join(timeout=30)
+    answers = _deliver_while_held(send_event, ended, other)
     assert answers == [{"received": True, "outcome": "processed"}]
     user = database.user("u1")
     assert (user["stripe_subscription_id"], user["subscription_status"]) == ("sub_other", "active")
     assert user["subscription_tier"] == "team"
+
+
+def _deliver_while_held(
+    send_event: Callable[[dict[str, Any]], Any], event: dict[str, Any], held: sa.Connection
+) -> list[Any]:
+    """Deliver ``event`` while ``held`` (another delivery's transaction) holds what it needs;
+    once the delivery waits on a lock, commit ``held``; the delivery's answer (JSON), once done."""
+    answers: list[Any] = []
+    delivery = threading.Thread(target=lambda: answers.append(send_event(event).json))
+    delivery.start()
+    try:
+        _wait_until_a_statement_waits_on_a_lock(held.engine)
+    finally:
+        held.commit()
+        held.close()
+        delivery.join(timeout=30)
+    return answers
 
 
 def _wait_until_a_statement_waits_on_a_lock(engine: sa.Engine) -> None:

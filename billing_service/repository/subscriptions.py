@@ -18,7 +18,7 @@ from billing_service.statuses import LIVE_STATUSES
 
 _TABLE = Subscription.__table__
 # What an upsert writes over a stored row: everything but the key and the owner.
-_STATE_COLUMNS = (
+STATE_COLUMNS = (
     "status",
     "price_id",
     "current_period_end",
@@ -111,7 +111,7 @@ def upsert_statement(  # type: ignore[no-untyped-def]
     newer = stored_as_of <= new_as_of if ties_win else stored_as_of < new_as_of
     return statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
-        set_={name: statement.excluded[name] for name in _STATE_COLUMNS if name in written},
+        set_={name: statement.excluded[name] for name in STATE_COLUMNS if name in written},
         where=newer & (_TABLE.c.user_id == statement.excluded.user_id),
     )
 

@@ -252,14 +252,8 @@ def _write_and_show(columns: tuple[str, ...], ties_win: bool):  # type: ignore[n
 # The upsert's parameters are named apart: SQLAlchemy makes an UPDATE set every column whose name
 # is a parameter's, and the users table has an id, a current_period_end, ... of its own.
 _NEW = "new_"
-# The columns of a subscription that choosing the one to show reads.
-_CANDIDATE_COLUMNS = (
-    "id",
-    "user_id",
-    "status",
-    "price_id",
-    "current_period_end",
-    "cancel_at_period_end",
-    "stripe_created_at",
-    "state_as_of",
+# What choosing the subscription to show reads of each: its key, its owner and its state (but
+# for when we wrote it).
+_CANDIDATE_COLUMNS = tuple(
+    name for name in ("id", "user_id", *subscriptions.STATE_COLUMNS) if name != "updated_at"
 )
