@@ -9,7 +9,7 @@ from functools import cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, utcnow
@@ -49,9 +49,13 @@ class Written:
     price_tier: str | None
 
 
-_STORED = select(_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.state_as_of).where(
-    _TABLE.c.id == bindparam("subscription_id")
-)
+def stored_statement(subscription_id: ColumnElement[str]) -> Select[Any]:
+    """What :class:`Stored` holds, of the subscription ``subscription_id`` (a bind parameter)."""
+    columns = (_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.state_as_of)
+    return select(*columns).where(_TABLE.c.id == subscription_id)
+
+
+_STORED = stored_statement(bindparam("subscription_id"))
 _LIVE_IDS = (
     select(_TABLE.c.id)
     .where(_TABLE.c.user_id == bindparam("user_id"), one_of(_TABLE.c.status, LIVE_STATUSES))

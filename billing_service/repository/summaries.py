@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from billing_service.models import Plan, Subscription, User, UTCDateTime, utcnow
 from billing_service.repository import connection, forget, one_of, sql_list, subscriptions
-from billing_service.repository.subscriptions import Written
+from billing_service.repository.subscriptions import Stored, Written
 from billing_service.statuses import ENDED_STATUSES, FREE_TIER, LIVE_STATUSES, PAID_STATUSES
 
 _SUBSCRIPTIONS = Subscription.__table__
@@ -173,13 +173,23 @@ def show_current_subscription(user_id: str) -> Shown | None:
     return Shown(*refused, price_known=False) if refused else None
 
 
+@dataclass(frozen=True)
+class WrittenAndShown:
+    """What :func:`write_and_show` did: the subscription as ``written`` and the one ``shown``;
+    or, when nothing was written (``written`` None), the ``stored`` row that refused the write,
+    if the statement read it, for the caller to say why (stale, a tie, another user's)."""
+
+    written: Written | None
+    shown: Shown | None = None
+    stored: Stored | None = None
+
+
 def write_and_show(
     subscription_id: str, user_id: str, state: dict[str, Any], *, ties_win: bool
-) -> tuple[Written, Shown | None] | None:
+) -> WrittenAndShown:
     """Upsert the subscription if ``state`` is newer (:func:`subscriptions.upsert_if_newer`) and,
     when it was written, point the user's summary at the subscription that matters now
-    (:func:`show_current_subscription`). Returns what was written and what is shown, or None
-    when nothing was written (stale, a tie, another user's row), and then nothing changed.
+    (:func:`show_current_subscription`). When nothing was written, nothing changed.
 
     On PostgreSQL, one statement: the upsert is a data-modifying ``WITH``, its ``RETURNING`` row
     stands in for the stored one among the user's subscriptions, and the summary's ``UPDATE`` is
@@ -187,6 +197,10 @@ def write_and_show(
     the upsert's own write (hence the stand-in), and shows every other subscription of the user
     committed so far: all their writers hold the user's row lock, which the caller took in an
     earlier statement (:func:`lock_owner`, ``users.lock_id``), so none can commit meanwhile.
+    The same statement reads the stored row as that snapshot has it, which says why a refused
+    write was refused: current for a row of this user, whose writers all wait on the lock; for
+    another user's row its owner, which never changes. A row the snapshot does not show (one
+    another user's transaction inserted since) is left for the caller to read.
     A round trip less than two statements: the benchmark's one-statement-fewer variant answered
     22% more events a second on PostgreSQL (bench/results/NOTES.md). On SQLite, whose statements
     cost no round trip and which has no data-modifying ``WITH``, it is the two statements.
@@ -194,22 +208,31 @@ def write_and_show(
     held = connection()
     if held.dialect.name != "postgresql":
         written = subscriptions.upsert_if_newer(subscription_id, user_id, state, ties_win=ties_win)
-        return None if written is None else (written, show_current_subscription(user_id))
+        if written is None:
+            return WrittenAndShown(None)
+        return WrittenAndShown(written, show_current_subscription(user_id))
     now = utcnow()
     statement = _write_and_show(tuple(sorted(state)), ties_win)
     new = {"id": subscription_id, "user_id": user_id, "updated_at": now} | state
     values = {_NEW + name: value for name, value in new.items()}
-    row = held.execute(statement, values | {"user_id": user_id, "now": now}).first()
+    row = held.execute(statement, values | {"user_id": user_id, "now": now}).one()
     forget(Subscription, subscription_id)
     forget(User, user_id)
-    if row is None:
-        return None
+    if row.status is None:  # the upsert wrote nothing (a written row always has a status)
+        stored = None
+        if row.stored_user_id is not None:
+            stored = Stored(
+                row.stored_user_id, row.stored_status, row.stored_price_id, row.stored_as_of
+            )
+        return WrittenAndShown(None, stored=stored)
     written = Written(row.status, row.price_id, row.price_tier)
     if row.shown_id is None:
-        return written, None
+        return WrittenAndShown(written)
     if row.shown_as is None:  # the summary was left: paid on a price in no plan
-        return written, Shown(row.shown_id, row.shown_status, row.shown_price_id, False)
-    return written, Shown(row.shown_id, row.shown_status, live_count=row.live_count)
+        shown = Shown(row.shown_id, row.shown_status, row.shown_price_id, False)
+    else:
+        shown = Shown(row.shown_id, row.shown_status, live_count=row.live_count)
+    return WrittenAndShown(written, shown)
 
 
 @cache
@@ -220,8 +243,9 @@ def _write_and_show(columns: tuple[str, ...], ties_win: bool):  # type: ignore[n
          mine AS (written's row UNION ALL the user's other subscriptions, if it was written),
          shown AS (the one of mine that matters),
          show AS (UPDATE users ... FROM shown RETURNING ...)
-    SELECT what was written, its price's tier, shown, show, the count of mine that are live
-    FROM written LEFT JOIN shown LEFT JOIN show
+    SELECT what was written, its price's tier, shown, show, the count of mine that are live,
+           the stored row as the snapshot has it
+    FROM (one row) LEFT JOIN written LEFT JOIN shown LEFT JOIN show LEFT JOIN stored
     """
     table = _SUBSCRIPTIONS
     kept = [table.c[name] for name in _CANDIDATE_COLUMNS]
@@ -237,6 +261,9 @@ def _write_and_show(columns: tuple[str, ...], ties_win: bool):  # type: ignore[n
     show = _show(shown).returning(User.stripe_subscription_id.label("shown_as")).cte("show")
     live = select(func.count()).select_from(mine).where(one_of(mine.c.status, LIVE_STATUSES))
     price_tier = select(Plan.tier).where(Plan.price_id == written.c.price_id)
+    stored = subscriptions.stored_statement(bindparam(_NEW + "id")).subquery("stored")
+    # One row whatever was written, so that a refusal brings the stored row with it.
+    one_row = select(literal_column("1").label("one")).subquery("one_row")
     return select(
         written.c.status,
         written.c.price_id,
@@ -246,7 +273,16 @@ def _write_and_show(columns: tuple[str, ...], ties_win: bool):  # type: ignore[n
         shown.c.price_id.label("shown_price_id"),
         show.c.shown_as,
         live.scalar_subquery().label("live_count"),
-    ).select_from(written.outerjoin(shown, true()).outerjoin(show, true()))
+        stored.c.user_id.label("stored_user_id"),
+        stored.c.status.label("stored_status"),
+        stored.c.price_id.label("stored_price_id"),
+        stored.c.state_as_of.label("stored_as_of"),
+    ).select_from(
+        one_row.outerjoin(written, true())
+        .outerjoin(shown, true())
+        .outerjoin(show, true())
+        .outerjoin(stored, true())
+    )
 
 
 # The upsert's parameters are named apart: SQLAlchemy makes an UPDATE set every column whose name

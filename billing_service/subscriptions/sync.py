@@ -131,15 +131,15 @@ def apply(
     if observation.snapshot is not None and _trusts_snapshots(observation):
         # The common case, decided by the database: newer, or not; and when newer, the summary
         # in the same statement (PostgreSQL) or the next.
-        written_and_shown = summaries.write_and_show(
+        done = summaries.write_and_show(
             observation.subscription_id,
             user_id,
             observation.state(),
             ties_win=observation.authoritative,
         )
-        if written_and_shown is None:
-            return _not_written(user_id, observation, status_before)
-        written, shown = written_and_shown
+        if done.written is None:
+            return _not_written(user_id, observation, status_before, done.stored)
+        written, shown = done.written, done.shown
     else:
         # Read under the lock just taken, or (the caller held the lock) now.
         if locked:
@@ -166,10 +166,14 @@ def _trusts_snapshots(observation: Observation) -> bool:
     return observation.authoritative or not _refetches()
 
 
-def _not_written(user_id: str, observation: Observation, status_before: str | None) -> Handled:
+def _not_written(
+    user_id: str, observation: Observation, status_before: str | None, stored: Stored | None
+) -> Handled:
     """Why the upsert wrote nothing: another user's subscription, a stale observation, or a tie
-    (same second as the stored state), which is settled by asking Stripe."""
-    stored = subscriptions.stored(observation.subscription_id)
+    (same second as the stored state), which is settled by asking Stripe. ``stored``: the row as
+    the upsert's statement read it, when it did (else it is read now)."""
+    if stored is None:
+        stored = subscriptions.stored(observation.subscription_id)
     refusal = _refusal(user_id, observation, stored)
     if refusal is not None:
         return refusal
