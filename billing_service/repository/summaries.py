@@ -87,11 +87,10 @@ class Shown:
     live_count: int | None = None
 
 
-def _shown_subquery(subscriptions: FromClause = _SUBSCRIPTIONS):  # type: ignore[no-untyped-def]
+def _shown_subquery(subscription: FromClause = _SUBSCRIPTIONS):  # type: ignore[no-untyped-def]
     """The user's subscription that matters now, with its price's tier (see
-    :func:`show_current_subscription`), chosen among ``subscriptions`` (the table, or the rows
-    :func:`write_and_show` puts in its place)."""
-    subscription = subscriptions
+    :func:`show_current_subscription`), chosen among the rows of ``subscription`` (the table, or
+    the rows :func:`write_and_show` puts in its place)."""
     return (
         select(
             subscription.c.id,
