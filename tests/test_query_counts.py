@@ -19,15 +19,19 @@ from tests.lifecycle import subscription_event
 class Statements:
     def __init__(self) -> None:
         self.seen: list[str] = []
+        # Each statement's whole text as the driver gets it, and its parameters.
+        self.sent: list[tuple[str, object]] = []
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
         # Transaction control is not counted: PostgreSQL's BEGIN is implicit in the driver (never
         # seen here), SQLite's BEGIN IMMEDIATE is sent (tests/test_sqlite_writer.py).
         if statement != "BEGIN IMMEDIATE":
             self.seen.append(" ".join(statement.split())[:60])
+            self.sent.append((statement, parameters))
 
     def reset(self) -> None:
         self.seen.clear()
+        self.sent.clear()
 
 
 @pytest.fixture
@@ -234,3 +238,31 @@ def test_a_subscription_event_builds_no_orm_session(send_event, customer, monkey
     event = subscription_event("customer.subscription.updated", at=10, cancel_at_period_end=True)
     assert send_event(event).json == {"received": True, "outcome": "processed"}
     assert built == []
+
+
+@pytest.mark.postgres_only
+def test_every_hot_statement_is_one_psycopg_parses_once(
+    client, token_for, send_event, customer, statements
+):
+    """psycopg turns a statement's ``%(name)s`` placeholders into PostgreSQL's ``$1`` by parsing
+    its text, and caches what it parsed only for a text of at most 4,096 bytes with at most 50
+    parameters: a longer one is parsed again on every execution. When the webhook's upsert and
+    summary statement grew to 4,162 bytes, that parse was about 110 us of every applied event
+    (bench/results/NOTES.md)."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
+
+    created = subscription_event("customer.subscription.created", at=10)
+    for event in (
+        created,
+        subscription_event("customer.subscription.updated", at=20, cancel_at_period_end=True),
+        subscription_event("customer.subscription.updated", at=0, status="past_due"),  # stale
+        created,  # a redelivery
+    ):
+        assert send_event(event).status_code == 200
+    headers = token_for("u1", email="u1@example.com")
+    assert client.get("/api/billing/subscription", headers=headers).status_code == 200
+    kinds = set(_kinds(statements.seen))
+    assert {"WITH written AS", "SELECT users.id, subscriptions.status"} <= kinds, kinds
+    for statement, parameters in statements.sent:
+        assert len(statement.encode()) <= MAX_CACHED_STATEMENT_LENGTH, statement
+        assert len(parameters or ()) <= MAX_CACHED_STATEMENT_PARAMS, statement

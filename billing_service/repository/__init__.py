@@ -157,16 +157,25 @@ def forget(model: type[db.Model], key: str) -> None:
 def one_of(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
     """``column IN ('a', 'b')`` with our own constants written into the SQL: ``in_()`` would make
     an expanding parameter, which SQLAlchemy re-renders into the statement on every execution."""
-    return column.op("IN")(literal_column(sql_list(values)))
+    return column.op("IN", is_comparison=True)(literal_column(sql_list(values)))
 
 
 def sql_list(values: Iterable[str]) -> str:
     """``('a', 'b')``: our own constants as an SQL list, sorted (the statement's text is the
     same every time). Identifiers only: never text that would need quoting."""
-    values = sorted(values)
-    if not all(value.isidentifier() for value in values):  # a programming error
-        raise ValueError(f"an SQL list takes identifiers only, not {values!r}")
-    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+    return "(" + ", ".join(_quoted(value) for value in sorted(values)) + ")"
+
+
+def sql_constant(value: str) -> ColumnElement[str]:
+    """``'a'``: one of our own constants written into the SQL, where a bind parameter would only
+    lengthen the statement's text (:func:`sql_list`'s rules)."""
+    return literal_column(_quoted(value))
+
+
+def _quoted(value: str) -> str:
+    if not value.isidentifier():  # a programming error
+        raise ValueError(f"an SQL constant is an identifier, not {value!r}")
+    return f"'{value}'"
 
 
 def insert_unless_present(model: type[db.Model], values: dict[str, Any], key: str) -> bool:

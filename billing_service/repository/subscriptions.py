@@ -9,7 +9,7 @@ from functools import cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, FromClause, Select, bindparam, func, literal_column, select
 
 from billing_service.extensions import db
 from billing_service.models import Subscription, utcnow
@@ -49,10 +49,13 @@ class Written:
     price_tier: str | None
 
 
-def stored_statement(subscription_id: ColumnElement[str]) -> Select[Any]:
-    """What :class:`Stored` holds, of the subscription ``subscription_id`` (a bind parameter)."""
-    columns = (_TABLE.c.user_id, _TABLE.c.status, _TABLE.c.price_id, _TABLE.c.state_as_of)
-    return select(*columns).where(_TABLE.c.id == subscription_id)
+def stored_statement(
+    subscription_id: ColumnElement[str], table: FromClause = _TABLE
+) -> Select[Any]:
+    """What :class:`Stored` holds, of the subscription ``subscription_id`` (a bind parameter);
+    ``table``: the subscriptions table, or an alias of it."""
+    columns = (table.c.user_id, table.c.status, table.c.price_id, table.c.state_as_of)
+    return select(*columns).where(table.c.id == subscription_id)
 
 
 _STORED = stored_statement(bindparam("subscription_id"))
@@ -105,7 +108,7 @@ def upsert_statement(  # type: ignore[no-untyped-def]
 ):
     """``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE`` newer and the same owner, with no
     RETURNING: the statement :func:`upsert_if_newer` runs, and the one that
-    :func:`billing_service.repository.summaries.write_and_show` builds on. Bind parameters:
+    :func:`billing_service.repository.upsert_and_summary.write_and_show` builds on. Bind parameters:
     ``id``, ``user_id``, ``updated_at`` and ``columns``, each name after ``prefix``."""
     written = ("id", "user_id", "updated_at", *columns)
     statement = dialect_insert(dialect)(_TABLE).values(

@@ -46,7 +46,7 @@ from typing import Any
 from flask import current_app
 
 from billing_service.extensions import stripe_api
-from billing_service.repository import subscriptions, summaries, users
+from billing_service.repository import subscriptions, summaries, upsert_and_summary, users
 from billing_service.repository.subscriptions import Stored, Written
 from billing_service.repository.summaries import Shown
 from billing_service.statuses import LIVE_STATUSES, PAID_STATUSES
@@ -131,7 +131,7 @@ def apply(
     if observation.snapshot is not None and _trusts_snapshots(observation):
         # The common case, decided by the database: newer, or not; and when newer, the summary
         # in the same statement (PostgreSQL) or the next.
-        done = summaries.write_and_show(
+        done = upsert_and_summary.write_and_show(
             observation.subscription_id,
             user_id,
             observation.state(),
