@@ -83,9 +83,19 @@ def write_tokens(path: Path, *, jwt_secret: str, first: int, last: int, count: i
 def reset_webhook_state(database_uri: str, *, quiet_for: float = 0.25) -> None:
     """Undo what webhook streams wrote (the ledger, the subscriptions, the users' summaries), so
     that the next stream meets the state ``prepare_database`` left, while the servers keep
-    running. On PostgreSQL the tables are vacuumed and analysed too, and a checkpoint taken: no
-    dead rows, no autovacuum nor checkpoint woken up by the previous stream during the next one
+    running. On PostgreSQL the users table is vacuumed and analysed too, and a checkpoint taken:
+    no dead rows, no autovacuum nor checkpoint woken up by the previous stream during the next one
     (CHECKPOINT needs a superuser or pg_checkpoint, as the benchmark's default database has).
+
+    The emptied tables are truncated and not analysed, which leaves their statistics as a new
+    database has them (never analysed), as ``prepare_database`` left them. Analysed empty, they
+    told the planner that they hold no rows, so the plans made in the first milliseconds of a
+    load (and kept: psycopg prepares a statement on its sixth execution) scanned the whole
+    subscriptions table for one subscription or one user's, while the 10,000-subscriber stream
+    grew it to thousands of rows: up to 0.4 ms a scan by the end of a round, once an event for
+    the reference and four times for the service (bench/results/NOTES.md). In production a
+    table is in that state for a minute at most: autovacuum analyses one that has grown by 50
+    rows and a tenth, and the plans are made again.
 
     First it waits for the last load's stragglers, until the ledger has not grown for
     ``quiet_for`` seconds. When wrk stops, the deliveries it had sent on its other connections
@@ -112,7 +122,7 @@ def reset_webhook_state(database_uri: str, *, quiet_for: float = 0.25) -> None:
         )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         if postgres:
-            connection.execute(sa.text("VACUUM ANALYZE users, subscriptions, stripe_events"))
+            connection.execute(sa.text("VACUUM ANALYZE users"))
             # The previous run's WAL flushed now, not by a checkpoint in the middle of the next
             # run (the reference runs first: the service's run would pay for both).
             connection.execute(sa.text("CHECKPOINT"))
