@@ -4,6 +4,7 @@ test_bench_reference.py, with the reference that writes what it undoes.)"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 from collections import Counter
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from bench import report
+from bench import report, runner
 from bench.measure import combine_rounds
 from bench.streams import Stream, streams_for, write_stream
 from tests.conftest import WEBHOOK_SECRET
@@ -229,3 +230,25 @@ def test_rounds_are_summed_for_throughput_and_their_median_gives_latencies():
     assert (row["non_2xx"], row["ran_out"]) == (1, True)
     assert combined["rounds"] == [1000.0, 500.0, 900.0]
     assert combined["load_average_1m"] == [0.5, 1.4]
+
+
+def test_each_stream_holds_what_one_round_can_send(tmp_path, monkeypatch):
+    """Every round's wrk starts the stream from its beginning, and reads the whole file first:
+    more than a round can send only delays its threads' start, one after the other."""
+    counts: dict[str, int] = {}
+
+    def write(path, stream, *, count, **_):  # type: ignore[no-untyped-def]
+        counts[stream.name] = count
+        return count
+
+    monkeypatch.setattr(runner, "write_stream", write)
+    options = argparse.Namespace(duration=12.0, rounds=4, warmup=2.0, users=100_000)
+    runner.Runner(options, "wrk", tmp_path)._write_streams()
+
+    per_round = 3 * runner.MAX_EVENTS_PER_SECOND + 2000
+    assert counts == {
+        "20 subscribers": per_round,
+        "20 subscribers, 30% redeliveries": per_round,
+        "10,000 subscribers": per_round,
+        "warm-up": 2 * runner.MAX_EVENTS_PER_SECOND + 2000,
+    }
