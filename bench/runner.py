@@ -144,8 +144,8 @@ class Runner:
         # makes the trailing thread's events stale, and a stale event is the reference's
         # cheapest work. With the whole run's events in the file (12 s of them, rounds of 3 s),
         # 46% of a round's new events were stale against 1-12% now, the reference answered
-        # 6-10% more of the 30%-redelivery stream, and its ratio fell from 0.824-0.828x to
-        # 0.773-0.780x (bench/results/NOTES.md).
+        # 6-10% more of the 30%-redelivery stream, and the service's ratio to it fell from
+        # 0.824-0.828x to 0.773-0.780x (bench/results/NOTES.md).
         count = int(self.options.duration / self.options.rounds * MAX_EVENTS_PER_SECOND) + 2000
         now = int(time.time())
         for stream in streams_for(self.options.users):
