@@ -190,5 +190,5 @@ def _wait_until_a_statement_waits_on_a_lock(engine: sa.Engine) -> None:
     deadline = time.monotonic() + 10
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
         while watcher.execute(waiting).scalar_one() == 0:
-            assert time.monotonic() < deadline, "the retry never waited on the failure's row"
+            assert time.monotonic() < deadline, "the delivery never waited on the held lock"
             time.sleep(0.02)
