@@ -1,9 +1,13 @@
 -- wrk script for every benchmark target. Set by environment variables:
 --   BENCH_TOKENS     file of access tokens, one a line: each request carries the next one
---   BENCH_DELIVERIES file of "<Stripe-Signature>\t<body>" lines: each request posts the next one
+--   BENCH_DELIVERIES file of "<subscriber>\t<Stripe-Signature>\t<body>" lines
+--                    (bench/streams.py): each request posts the next one
 --   BENCH_BODY       a fixed JSON body to POST
---   BENCH_THREADS    wrk's -t: each thread takes every BENCH_THREADS-th line of those files from
---                    its own, so that no two threads send the same delivery
+--   BENCH_THREADS    wrk's -t. Each thread takes every BENCH_THREADS-th token, and the deliveries
+--                    of every BENCH_THREADS-th subscriber: no two threads send the same delivery,
+--                    and a subscription's events go out in the file's order from one thread. (Split
+--                    by line, a subscription whose redeliveries put its events on both threads got
+--                    stale events from the thread that started later: wrk starts them in turn.)
 -- At exit it prints one JSON line: requests, errors, latency percentiles (microseconds), and
 -- whether a thread ran out of deliveries (its later requests were repeats, cheap duplicates).
 
@@ -18,13 +22,14 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local function read_lines(name)
+-- The lines of file `name` that are this thread's: those whose owner(line, index) falls to it.
+local function read_lines(name, owner)
   local lines, index = {}, 0
   local step = tonumber(os.getenv("BENCH_THREADS") or "1")
   if name and name ~= "" then
     for line in io.lines(name) do
       if line ~= "" then
-        if index % step == thread_number then lines[#lines + 1] = line end
+        if owner(line, index) % step == thread_number then lines[#lines + 1] = line end
         index = index + 1
       end
     end
@@ -32,10 +37,16 @@ local function read_lines(name)
   return lines
 end
 
+local function by_line(_, index) return index end
+local function by_subscriber(line) return tonumber(line:match("^(%d+)\t")) end
+
 function init(args)
   thread_number = thread_number or 0
-  tokens = read_lines(os.getenv("BENCH_TOKENS"))
-  deliveries = read_lines(os.getenv("BENCH_DELIVERIES"))
+  tokens = read_lines(os.getenv("BENCH_TOKENS"), by_line)
+  for i, line in ipairs(read_lines(os.getenv("BENCH_DELIVERIES"), by_subscriber)) do
+    local signature, payload = line:match("^%d+\t([^\t]*)\t(.*)$")
+    deliveries[i] = {signature, payload}
+  end
   delivery_count = #deliveries
 end
 
@@ -46,11 +57,10 @@ function request()
     headers["Authorization"] = "Bearer " .. tokens[(next_index - 1) % #tokens + 1]
   end
   if #deliveries > 0 then
-    local line = deliveries[(next_index - 1) % #deliveries + 1]
-    local tab = line:find("\t", 1, true)
-    headers["Stripe-Signature"] = line:sub(1, tab - 1)
+    local delivery = deliveries[(next_index - 1) % #deliveries + 1]
+    headers["Stripe-Signature"] = delivery[1]
     headers["Content-Type"] = "application/json"
-    return wrk.format("POST", nil, headers, line:sub(tab + 1))
+    return wrk.format("POST", nil, headers, delivery[2])
   end
   if body and body ~= "" then
     headers["Content-Type"] = "application/json"

@@ -139,13 +139,13 @@ class Runner:
     def _write_streams(self) -> None:
         # What one round can send: every round's wrk starts the stream from its beginning. No
         # longer: each wrk thread reads the whole file before it starts, one after the other, so
-        # a longer file lets the first thread run ahead of the second for longer. The two take
-        # alternate lines; where redeliveries put a subscription's events on both, the lead
-        # makes the trailing thread's events stale, and a stale event is the reference's
-        # cheapest work. With the whole run's events in the file (12 s of them, rounds of 3 s),
-        # 46% of a round's new events were stale against 1-12% now, the reference answered
-        # 6-10% more of the 30%-redelivery stream, and the service's ratio to it fell from
-        # 0.824-0.828x to 0.773-0.780x (bench/results/NOTES.md).
+        # a longer file lets the first thread run ahead of the second for longer. When the two
+        # took alternate lines, redeliveries put a subscription's events on both, and the lead
+        # made the trailing thread's events stale, the reference's cheapest work: with the whole
+        # run's events in the file (12 s of them, rounds of 3 s), 46% of a round's new events
+        # were stale against 1-12% with a round's, and the service's ratio on the
+        # 30%-redelivery stream fell from 0.824-0.828x to 0.773-0.780x (bench/results/NOTES.md).
+        # bench/load.lua now gives each thread whole subscribers, so the lead no longer matters.
         count = int(self.options.duration / self.options.rounds * MAX_EVENTS_PER_SECOND) + 2000
         now = int(time.time())
         for stream in streams_for(self.options.users):

@@ -53,7 +53,8 @@ def streams_for(users: int) -> list[Stream]:
 def write_stream(
     path: Path, stream: Stream, *, secret: str, count: int, now: int, prefix: str = "bench"
 ) -> int:
-    """``count`` deliveries of ``stream``, one a line as ``<Stripe-Signature>\\t<body>``, all
+    """``count`` deliveries of ``stream``, one a line as ``<n>\\t<Stripe-Signature>\\t<body>``
+    (``n`` the subscriber's number: bench/load.lua gives each wrk thread whole subscribers), all
     signed at ``now``; returns how many distinct events they hold."""
     subscription = subscription_object(
         id="sub_bench_template",
@@ -86,6 +87,6 @@ def write_stream(
         if item.get("plan"):
             item["plan"]["id"] = item["price"]["id"]
         body = json.dumps(event, separators=(",", ":"))
-        lines.append(f"{sign_payload(body.encode(), secret, now)}\t{body}")
+        lines.append(f"{n}\t{sign_payload(body.encode(), secret, now)}\t{body}")
     path.write_text("\n".join(lines) + "\n")
     return events

@@ -7,14 +7,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-from collections import Counter
+import os
+import shutil
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import stripe
 
 from bench import report, runner
-from bench.measure import combine_rounds
+from bench.measure import combine_rounds, run_wrk
 from bench.streams import Stream, streams_for, write_stream
 from tests.conftest import WEBHOOK_SECRET
 
@@ -22,8 +27,14 @@ NOW = 1_800_000_000
 
 
 def read_stream(path) -> list[tuple[str, dict[str, Any]]]:
-    lines = path.read_text().splitlines()
-    return [(line.split("\t")[0], json.loads(line.split("\t")[1])) for line in lines]
+    """Each delivery's signature and event; checks the subscriber number it is filed under."""
+    deliveries = []
+    for line in path.read_text().splitlines():
+        subscriber, signature, body = line.split("\t")
+        event = json.loads(body)
+        assert event["data"]["object"]["customer"] == f"cus_bench_{subscriber}"
+        deliveries.append((signature, event))
+    return deliveries
 
 
 def test_a_stream_holds_signed_events_each_newer_than_the_last_of_its_subscription(tmp_path):
@@ -60,8 +71,8 @@ def test_redeliveries_repeat_earlier_deliveries(tmp_path):
     assert events == len(set(lines))
     assert 250 <= repeats <= 350
     seen: set[str] = set()
-    for line in lines:
-        event_id = json.loads(line.split("\t")[1])["id"]
+    for line, (_, event) in zip(lines, read_stream(path), strict=True):
+        event_id = event["id"]
         # A new event comes in order; a repeated one was delivered before.
         assert line in seen or event_id == f"evt_bench_{len(seen) + 1:08d}"
         seen.add(line)
@@ -76,6 +87,68 @@ def test_the_spread_stream_reaches_every_one_of_its_subscribers(tmp_path):
     customers = Counter(event["data"]["object"]["customer"] for _, event in read_stream(path))
     assert spread.name == "500 subscribers"
     assert len(customers) == 500
+
+
+WRK = shutil.which("wrk")
+NO_WRK = "wrk is not installed (apt-get install -y wrk): it sends the benchmark's loads"
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every delivery 200 and records which connection (client port) brought it."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as wrk's connections are
+    received: list[tuple[int, dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.client_address[1], json.loads(body)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recording_server() -> Iterator[tuple[str, list[tuple[int, dict[str, Any]]]]]:
+    received: list[tuple[int, dict[str, Any]]] = []
+    handler = type("Recorder", (_Recorder,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_each_wrk_thread_sends_whole_subscriptions_in_their_order(tmp_path, recording_server):
+    """With redeliveries a subscription's events are not on alternate lines; split by line, the
+    thread that wrk started second sent events its other thread had already overtaken."""
+    if WRK is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(NO_WRK + " (.ci/run installs it)", pytrace=False)
+        pytest.skip(NO_WRK)
+    path = tmp_path / "stream.txt"
+    stream = Stream("20 subscribers, 30% redeliveries", 20, redeliveries=0.3)
+    write_stream(path, stream, secret=WEBHOOK_SECRET, count=400, now=NOW)
+    url, received = recording_server
+
+    # One connection a thread, so a connection is a thread.
+    run_wrk(WRK, url, {"BENCH_DELIVERIES": str(path)}, seconds=1, threads=2, connections=2)
+
+    connections: dict[str, set[int]] = defaultdict(set)
+    latest: dict[str, int] = {}
+    sent = set()
+    for port, event in received:
+        subscription = event["data"]["object"]["id"]
+        connections[subscription].add(port)
+        if event["id"] not in sent:  # a first delivery is never older than one sent before it
+            assert event["created"] > latest.get(subscription, 0), event["id"]
+            latest[subscription] = event["created"]
+            sent.add(event["id"])
+    assert len({port for port, _ in received}) == 2
+    assert len(connections) == 20
+    assert all(len(ports) == 1 for ports in connections.values()), dict(connections)
 
 
 def test_the_bare_plan_list_is_what_the_service_answers(client, seeded_plans, monkeypatch):
