@@ -67,7 +67,6 @@ def write_tokens(path: Path, *, jwt_secret: str, first: int, last: int, count: i
     app = Flask("bench-tokens")
     app.config["JWT_SECRET_KEY"] = jwt_secret
     JWTManager(app)
-    step = max(1, (last - first + 1) // count)
     with app.app_context():
         tokens = [
             create_access_token(
@@ -75,9 +74,15 @@ def write_tokens(path: Path, *, jwt_secret: str, first: int, last: int, count: i
                 additional_claims={"email": f"user{n}@example.com", "name": f"User {n}"},
                 expires_delta=timedelta(hours=12),
             )
-            for n in range(first, last + 1, step)[:count]
+            for n in spread_users(first, last, count)
         ]
     path.write_text("\n".join(tokens) + "\n")
+
+
+def spread_users(first: int, last: int, count: int) -> range:
+    """The numbers of ``count`` users spread evenly over ``first..last``, in token order."""
+    step = max(1, (last - first + 1) // count)
+    return range(first, last + 1, step)[:count]
 
 
 def reset_webhook_state(database_uri: str, *, quiet_for: float = 0.25) -> None:

@@ -61,10 +61,25 @@ def combine_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure_direct_checkout(
-    double_url: str, seconds: float, *, stripe_key: str, price_id: str, user_id: str
+    double_url: str,
+    seconds: float,
+    *,
+    stripe_key: str,
+    price_id: str,
+    customers: list[str],
+    warmup: float = 0.0,
 ) -> dict[str, float]:
-    """The same Checkout Session request, sent straight from the SDK to the double, one at a
-    time like the app's checkout target: the app's latency minus this is our overhead."""
+    """The Stripe calls a checkout makes (``subscriptions/checkout.py``), sent straight from the
+    SDK to the double, one checkout at a time like the app's target: the app's latency minus
+    this is our overhead.
+
+    A checkout is not one call: so that nobody can pay twice, it first expires the customer's
+    open Checkout Sessions (a list, then an expire for each) and asks Stripe for a live
+    subscription our database has not heard of yet (a list), then creates the session. Each
+    iteration does the same for the next of ``customers``, starting again from the first after
+    ``warmup`` seconds, as wrk does with the app's tokens: a customer seen in the warm-up has an
+    open session to expire, one seen first has none. ``customers`` must be ones the app's load
+    did not touch, so the double holds for them what it held for the app's buyers."""
     import stripe
 
     client = stripe.StripeClient(
@@ -73,22 +88,40 @@ def measure_direct_checkout(
         max_network_retries=0,
         http_client=stripe.RequestsClient(timeout=10),
     )
-    params = {
-        "mode": "subscription",
-        "customer": "cus_bench_1",
-        "client_reference_id": user_id,
-        "line_items": [{"price": price_id, "quantity": 1}],
-        "metadata": {"user_id": user_id},
-        "subscription_data": {"metadata": {"user_id": user_id}},
-        "success_url": "https://app.example.com/dashboard?success=true",
-        "cancel_url": "https://app.example.com/pricing?canceled=true",
-    }
-    latencies = []
+    sessions = client.v1.checkout.sessions
+
+    def checkout(customer: str) -> None:
+        user_id = customer.replace("cus_bench_", "bench-user-")
+        for session in sessions.list(params={"customer": customer, "status": "open", "limit": 100}):
+            if session.mode == "subscription":
+                sessions.expire(session.id)
+        client.v1.subscriptions.list(params={"customer": customer, "limit": 10})
+        sessions.create(
+            params={
+                "mode": "subscription",
+                "customer": customer,
+                "client_reference_id": user_id,
+                "line_items": [{"price": price_id, "quantity": 1}],
+                "metadata": {"user_id": user_id},
+                "subscription_data": {"metadata": {"user_id": user_id}},
+                "success_url": "https://app.example.com/dashboard?success=true",
+                "cancel_url": "https://app.example.com/pricing?canceled=true",
+            }
+        )
+
+    def run(duration: float, at_least: int) -> list[float]:
+        latencies: list[float] = []
+        started = time.perf_counter()
+        while time.perf_counter() - started < duration or len(latencies) < at_least:
+            before = time.perf_counter()
+            checkout(customers[len(latencies) % len(customers)])
+            latencies.append(time.perf_counter() - before)
+        return latencies
+
+    if warmup:
+        run(warmup, 0)
     started = time.perf_counter()
-    while time.perf_counter() - started < seconds or len(latencies) < 20:
-        before = time.perf_counter()
-        client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
-        latencies.append(time.perf_counter() - before)
+    latencies = run(seconds, 20)
     elapsed = time.perf_counter() - started
     quantiles = statistics.quantiles(latencies, n=100)
     return {

@@ -74,6 +74,11 @@ class Runner:
         # who already have a Stripe customer, so that it measures the session alone; it runs
         # before the webhook streams, on users no stream has subscribed yet.
         half = options.users // 2
+        buyers = dataset.spread_users(half + 1, options.users, 1000)
+        # The direct SDK checkout's customers: each buyer's neighbour, whom no load touches
+        # (buyers are at least two apart), in the buyers' order.
+        assert buyers.step > 1, "too few users for the buyers to have untouched neighbours"
+        self.direct_customers = [f"cus_bench_{n + 1}" for n in buyers]
         self.tokens = self.work / "tokens.txt"
         dataset.write_tokens(
             self.tokens, jwt_secret=JWT_SECRET, first=1, last=options.users, count=1000
@@ -191,15 +196,16 @@ class Runner:
                 connections=1,
             )
             # Right after the app's run, under the same conditions (the machine may be
-            # shared): the same request straight from the SDK to the double.
+            # shared): the same Stripe calls straight from the SDK to the double.
             self.direct[name] = measure_direct_checkout(
                 double_url,
                 self.options.duration,
                 stripe_key=STRIPE_KEY,
                 price_id=dataset.PRO_PRICE,
-                user_id=dataset.user_id(1),
+                customers=self.direct_customers,
+                warmup=self.options.warmup,
             )
-            print(f"[{name}] direct SDK checkout call: {self.direct[name]}", flush=True)
+            print(f"[{name}] direct SDK checkout calls: {self.direct[name]}", flush=True)
         if self.warmup_stream:
             for server, url in servers:
                 self._load(

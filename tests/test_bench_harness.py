@@ -19,9 +19,9 @@ import pytest
 import stripe
 
 from bench import report, runner
-from bench.measure import combine_rounds, run_wrk
+from bench.measure import combine_rounds, measure_direct_checkout, run_wrk
 from bench.streams import Stream, streams_for, write_stream
-from tests.conftest import WEBHOOK_SECRET
+from tests.conftest import PRO_PRICE, STRIPE_KEY, WEBHOOK_SECRET
 
 NOW = 1_800_000_000
 
@@ -149,6 +149,44 @@ def test_each_wrk_thread_sends_whole_subscriptions_in_their_order(tmp_path, reco
     assert len({port for port, _ in received}) == 2
     assert len(connections) == 20
     assert all(len(ports) == 1 for ports in connections.values()), dict(connections)
+
+
+def test_checkout_is_compared_with_the_stripe_calls_it_makes(
+    client, token_for, seeded_plans, use_double, database
+):
+    """The overhead row subtracts the direct SDK loop's latency from checkout's: the loop must
+    send what a checkout sends (a user's second checkout: its first session is expired)."""
+
+    def sent(do: Any) -> list[tuple[str, str | None, list[str]]]:
+        before = len(use_double.requests)
+        do()
+        return [(r.method, r.template, sorted(r.params)) for r in use_double.requests[before:]]
+
+    def checkout() -> None:
+        headers = token_for("u1", email="u1@example.com")
+        answer = client.post(
+            "/api/billing/create-checkout-session", json={"price_id": PRO_PRICE}, headers=headers
+        )
+        assert answer.status_code == 200, answer.json
+
+    checkout()  # the first: creates the customer, and a session left open
+    service = sent(checkout)
+    customer = database.user("u1")["stripe_customer_id"]
+
+    direct = sent(
+        lambda: measure_direct_checkout(
+            use_double.url, 0, stripe_key=STRIPE_KEY, price_id=PRO_PRICE, customers=[customer]
+        )
+    )
+
+    assert [call[1] for call in service] == [
+        "/v1/checkout/sessions",
+        "/v1/checkout/sessions/{session}/expire",
+        "/v1/subscriptions",
+        "/v1/checkout/sessions",
+    ]
+    assert direct[: len(service)] == service
+    assert use_double.violations == []
 
 
 def test_the_bare_plan_list_is_what_the_service_answers(client, seeded_plans, monkeypatch):
