@@ -180,6 +180,10 @@ def test_a_redelivery_takes_two_statements_and_locks_nothing(app, send_event, cu
         # UPDATE ... WHERE status = 'failed': it is done, so nothing is claimed (or locked).
         "UPDATE stripe_events SET",
     ], statements.seen
+    # It sets what a retry changes, not the event's id, type or date again.
+    update = statements.sent[1][0]
+    assigned = update[update.index(" SET ") : update.index(" WHERE ")]
+    assert [c for c in ("id", "type", "stripe_created_at") if f" {c}=" in assigned] == [], update
     # Committed (it wrote nothing), not rolled back: on a ROLLBACK psycopg deallocates every
     # statement it had prepared on the connection, and the deliveries after it were planned anew.
     assert endings == ["commit"]

@@ -71,17 +71,16 @@ def claim_delivery(
     :func:`mark_ignored` says so. A concurrent delivery of the same event waits on the row until
     this transaction ends, then finds it done.
     """
-    values = {
-        "id": event_id,
-        "event_id": event_id,  # the UPDATE's name for it ("id" is its SET clause's)
-        "type": event_type,
-        "stripe_created_at": stripe_created_at,
-        "payload": payload_json,
-        "now": datetime.now(UTC),
-    }
+    now = datetime.now(UTC)
     held = connection()
-    statements = _claims(held.dialect.name)
-    claimed = any(held.execute(statement, values).first() is not None for statement in statements)
+    insert, retry = _claims(held.dialect.name)
+    new = {"id": event_id, "type": event_type, "stripe_created_at": stripe_created_at}
+    claimed = held.execute(insert, new | {"payload": payload_json, "now": now}).first() is not None
+    if not claimed:
+        # Only the UPDATE's own parameters: Core turns any other named like a column ("id",
+        # "type") into one more SET clause.
+        again = {"event_id": event_id, "payload": payload_json, "now": now}
+        claimed = held.execute(retry, again).first() is not None
     forget(StripeEvent, event_id)
     return claimed
 
