@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import dataset, report
-from bench.measure import combine_rounds, measure_direct_checkout, run_wrk
+from bench.measure import (
+    combine_direct_rounds,
+    combine_rounds,
+    measure_direct_checkout,
+    run_wrk,
+)
 from bench.report import PLANS_REFERENCE
 from bench.servers import Server, start_gunicorn, start_stripe_double, worker_rss_mb
 from bench.streams import Stream, streams_for, write_stream
@@ -30,6 +35,7 @@ CONNECTIONS = 16
 # if one does, the run says so and fails.
 MAX_EVENTS_PER_SECOND = 3000
 SUBSCRIPTION = "/api/billing/subscription"
+CHECKOUT = "POST /create-checkout-session"
 WEBHOOK = "/api/billing/webhook"
 
 
@@ -185,27 +191,7 @@ class Runner:
         )
         self._pair(name, "GET /plans", plans, labels={"bare": PLANS_REFERENCE})
         if double_url:
-            self._load(
-                "service",
-                name,
-                "POST /create-checkout-session",
-                service.url + "/api/billing/create-checkout-session",
-                tokens=self.buyers,
-                body=json.dumps({"price_id": dataset.PRO_PRICE}),
-                threads=1,
-                connections=1,
-            )
-            # Right after the app's run, under the same conditions (the machine may be
-            # shared): the same Stripe calls straight from the SDK to the double.
-            self.direct[name] = measure_direct_checkout(
-                double_url,
-                self.options.duration,
-                stripe_key=STRIPE_KEY,
-                price_id=dataset.PRO_PRICE,
-                customers=self.direct_customers,
-                warmup=self.options.warmup,
-            )
-            print(f"[{name}] direct SDK checkout calls: {self.direct[name]}", flush=True)
+            self._checkout(name, service.url + "/api/billing/create-checkout-session", double_url)
         if self.warmup_stream:
             for server, url in servers:
                 self._load(
@@ -229,6 +215,55 @@ class Runner:
         self.rss[f"{name}-reference"] = worker_rss_mb(reference)
         reference.stop()
         service.stop()
+
+    def _checkout(self, database: str, url: str, double_url: str) -> None:
+        """Checkout, one at a time, and the same Stripe calls sent straight from the SDK
+        (``measure_direct_checkout``), in alternating rounds as ``_pair`` runs an endpoint and
+        its reference: the double keeps every session it is asked for, and its lists read them
+        all, so whichever ran later would also pay for a bigger double. Each round starts again
+        from the first buyer (wrk starts its tokens over), and so does the direct loop."""
+        rounds = self.options.rounds
+        seconds = self.options.duration / rounds
+        service: list[dict[str, Any]] = []
+        direct: list[dict[str, float]] = []
+        for number in range(rounds):
+            first = number == 0
+
+            def app(first: bool = first) -> None:
+                service.append(
+                    self._load(
+                        "service",
+                        database,
+                        CHECKOUT,
+                        url,
+                        tokens=self.buyers,
+                        body=json.dumps({"price_id": dataset.PRO_PRICE}),
+                        threads=1,
+                        connections=1,
+                        seconds=seconds,
+                        warm=first,
+                        record=False,
+                    )
+                )
+
+            def sdk(first: bool = first) -> None:
+                direct.append(
+                    measure_direct_checkout(
+                        double_url,
+                        seconds,
+                        stripe_key=STRIPE_KEY,
+                        price_id=dataset.PRO_PRICE,
+                        customers=self.direct_customers,
+                        warmup=self.options.warmup if first else 0.0,
+                    )
+                )
+
+            for step in (app, sdk) if number % 2 == 0 else (sdk, app):
+                step()
+        self._record("service", database, CHECKOUT, combine_rounds(service), 1, threads=1)
+        self.direct[database] = combine_direct_rounds(direct)
+        calls = self.direct[database]
+        print(f"[{database}] checkout's Stripe calls from the SDK: {calls}", flush=True)
 
     def _pair(
         self,

@@ -19,7 +19,7 @@ import pytest
 import stripe
 
 from bench import report, runner
-from bench.measure import combine_rounds, measure_direct_checkout, run_wrk
+from bench.measure import combine_direct_rounds, combine_rounds, measure_direct_checkout, run_wrk
 from bench.streams import Stream, streams_for, write_stream
 from tests.conftest import PRO_PRICE, STRIPE_KEY, WEBHOOK_SECRET
 
@@ -341,6 +341,22 @@ def test_rounds_are_summed_for_throughput_and_their_median_gives_latencies():
     assert (row["non_2xx"], row["ran_out"]) == (1, True)
     assert combined["rounds"] == [1000.0, 500.0, 900.0]
     assert combined["load_average_1m"] == [0.5, 1.4]
+
+
+def test_the_direct_checkout_rounds_are_combined_as_wrks_are():
+    rounds = [
+        {"requests": 300, "seconds": 3.0, "rps": 100.0, "p50_ms": 10.0, "p99_ms": 20.0},
+        {"requests": 150, "seconds": 3.0, "rps": 50.0, "p50_ms": 30.0, "p99_ms": 90.0},
+        {"requests": 270, "seconds": 3.0, "rps": 90.0, "p50_ms": 11.0, "p99_ms": 25.0},
+    ]
+
+    assert combine_direct_rounds(rounds) == {
+        "requests": 720,
+        "seconds": 9.0,
+        "rps": 80.0,
+        "p50_ms": 11.0,
+        "p99_ms": 25.0,
+    }
 
 
 def test_each_stream_holds_what_one_round_can_send(tmp_path, monkeypatch):
