@@ -77,14 +77,14 @@ class Runner:
     def run_all(self, postgres_url: str | None, *, with_stripe: bool) -> dict[str, Any]:
         options = self.options
         # Readers are spread over the whole table. Checkout is for the second half of the users,
-        # who already have a Stripe customer, so that it measures the session alone; it runs
-        # before the webhook streams, on users no stream has subscribed yet.
+        # who already have a Stripe customer, so that it creates none; it runs before the
+        # webhook streams, on users no stream has subscribed yet.
         half = options.users // 2
-        buyers = dataset.spread_users(half + 1, options.users, 1000)
+        buyer_numbers = dataset.spread_users(half + 1, options.users, 1000)
         # The direct SDK checkout's customers: each buyer's neighbour, whom no load touches
         # (buyers are at least two apart), in the buyers' order.
-        assert buyers.step > 1, "too few users for the buyers to have untouched neighbours"
-        self.direct_customers = [f"cus_bench_{n + 1}" for n in buyers]
+        assert buyer_numbers.step > 1, "too few users for the buyers to have untouched neighbours"
+        self.direct_customers = [f"cus_bench_{n + 1}" for n in buyer_numbers]
         self.tokens = self.work / "tokens.txt"
         dataset.write_tokens(
             self.tokens, jwt_secret=JWT_SECRET, first=1, last=options.users, count=1000
