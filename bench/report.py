@@ -224,7 +224,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     for database, direct in results["direct_sdk_checkout"].items():
         lines.append(
-            f"| no app | checkout's Stripe calls from the SDK, right after the app's | {database} "
+            f"| no app | checkout's Stripe calls from the SDK, in rounds with it | {database} "
             f"| 1 x 1 | {direct['rps']:,.0f} | - | {direct['p50_ms']:.2f} | - | "
             f"{direct['p99_ms']:.2f} "
             "| 0 | 0 | - |"
