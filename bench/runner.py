@@ -226,40 +226,39 @@ class Runner:
         seconds = self.options.duration / rounds
         service: list[dict[str, Any]] = []
         direct: list[dict[str, float]] = []
+
+        def app(first: bool) -> None:
+            service.append(
+                self._load(
+                    "service",
+                    database,
+                    CHECKOUT,
+                    url,
+                    tokens=self.buyers,
+                    body=json.dumps({"price_id": dataset.PRO_PRICE}),
+                    threads=1,
+                    connections=1,
+                    seconds=seconds,
+                    warm=first,
+                    record=False,
+                )
+            )
+
+        def sdk(first: bool) -> None:
+            direct.append(
+                measure_direct_checkout(
+                    double_url,
+                    seconds,
+                    stripe_key=STRIPE_KEY,
+                    price_id=dataset.PRO_PRICE,
+                    customers=self.direct_customers,
+                    warmup=self.options.warmup if first else 0.0,
+                )
+            )
+
         for number in range(rounds):
-            first = number == 0
-
-            def app(first: bool = first) -> None:
-                service.append(
-                    self._load(
-                        "service",
-                        database,
-                        CHECKOUT,
-                        url,
-                        tokens=self.buyers,
-                        body=json.dumps({"price_id": dataset.PRO_PRICE}),
-                        threads=1,
-                        connections=1,
-                        seconds=seconds,
-                        warm=first,
-                        record=False,
-                    )
-                )
-
-            def sdk(first: bool = first) -> None:
-                direct.append(
-                    measure_direct_checkout(
-                        double_url,
-                        seconds,
-                        stripe_key=STRIPE_KEY,
-                        price_id=dataset.PRO_PRICE,
-                        customers=self.direct_customers,
-                        warmup=self.options.warmup if first else 0.0,
-                    )
-                )
-
             for step in (app, sdk) if number % 2 == 0 else (sdk, app):
-                step()
+                step(number == 0)
         self._record("service", database, CHECKOUT, combine_rounds(service), 1, threads=1)
         self.direct[database] = combine_direct_rounds(direct)
         calls = self.direct[database]

@@ -97,7 +97,7 @@ class _Recorder(BaseHTTPRequestHandler):
     """Answers every delivery 200 and records which connection (client port) brought it."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as wrk's connections are
-    received: list[tuple[int, dict[str, Any]]] = []
+    received: list[tuple[int, dict[str, Any]]]  # each server's own (recording_server)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
