@@ -4,6 +4,10 @@ the documented status codes, content types and schemas."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import PRO_PRICE
+from tests.served import ROOT, service_env
 
 CHECKS = [
     not_a_server_error,
@@ -50,6 +55,22 @@ def test_every_operation_documents_its_errors_as_detail(client):
             assert operation["responses"]["default"]["content"]["application/json"]["schema"] == (
                 error
             )
+
+
+def test_workers_under_OO_serve_the_same_document(client, app):
+    """Production workers run with ``-OO`` (docs/deploying.md), which leaves docstrings out:
+    nothing the document says may come from one."""
+    served = "import json, wsgi; print(json.dumps(wsgi.app.test_client().get(%r).json))"
+    optimized = subprocess.run(
+        [sys.executable, "-OO", "-c", served % "/api/billing/openapi.json"],
+        cwd=ROOT,
+        env=service_env(app),
+        capture_output=True,
+        text=True,
+    )
+    assert optimized.returncode == 0, optimized.stderr
+    document = json.loads(optimized.stdout.splitlines()[-1])
+    assert document == client.get("/api/billing/openapi.json").json
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Request and response bodies of the billing API.
 
-Bodies are validated by these models, not by hand; the same models will describe the API in its
-OpenAPI document.
+Bodies are validated by these models, not by hand; the same models describe the API in its
+OpenAPI document; a model's description there is given with ``described``, which ``-OO`` keeps.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from billing_service.schema_description import described
 
 # Stripe ids are letters, digits and underscores; anything else (a NUL byte, which PostgreSQL
 # cannot even store) is refused as invalid rather than looked up.
@@ -54,7 +56,9 @@ class PreviewLine(BaseModel):
 
 
 class PreviewResponse(BaseModel):
-    """What switching now costs; pass proration_date on to POST /change-plan."""
+    model_config = described(
+        "What switching now costs; pass proration_date on to POST /change-plan."
+    )
 
     amount_due: int
     currency: str
@@ -63,9 +67,11 @@ class PreviewResponse(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    """Why the user cancels, passed on to Stripe's cancellation_details; both optional."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = described(
+        "Why the user cancels, passed on to Stripe's cancellation_details; both optional.",
+        extra="forbid",
+        strict=True,
+    )
 
     feedback: (
         Literal[
@@ -128,6 +134,6 @@ class SubscriptionResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every error, whatever the status."""
+    model_config = described("Every error, whatever the status.")
 
     detail: str

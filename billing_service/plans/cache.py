@@ -24,12 +24,13 @@ from flask import current_app
 from pydantic import BaseModel
 
 from billing_service.repository import plans
+from billing_service.schema_description import described
 
 _EXTENSION_KEY = "plan_cache"
 
 
 class PlanResponse(BaseModel):
-    """A plan as the pricing page (``GET /plans``) shows it."""
+    model_config = described("A plan as the pricing page (``GET /plans``) shows it.")
 
     id: str
     name: str
