@@ -223,6 +223,8 @@ def _service_env(url: str, stripe_url: str, *, chaos: bool) -> dict[str, str]:
     return (
         {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))}
         | {
+            # -OO, as docs/deploying.md runs the workers.
+            "PYTHONOPTIMIZE": "2",
             "BILLING_ENV": "production",
             "DATABASE_URL": url,
             "STRIPE_SECRET_KEY": STRIPE_KEY,

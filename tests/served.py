@@ -32,11 +32,13 @@ def free_port() -> int:
 
 
 def service_env(app: Flask, **settings: str) -> dict[str, str]:
-    """A production environment on the suite's database, plus ``settings``."""
+    """A production environment on the suite's database, plus ``settings``; Python runs with
+    ``-OO``, as docs/deploying.md runs the workers."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))}
     return (
         inherited
         | {
+            "PYTHONOPTIMIZE": "2",
             "BILLING_ENV": "production",
             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "STRIPE_SECRET_KEY": STRIPE_KEY,
