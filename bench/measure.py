@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.servers import PRODUCTION_PYTHON
+
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_SCRIPT = ROOT / "bench" / "load.lua"
 
@@ -159,13 +161,13 @@ def measure_startup(runs: int, env: dict[str, str]) -> dict[str, Any]:
     - ``import_s`` and ``create_app_s``: ``import billing_service`` and ``create_app()``, timed
       inside the interpreter.
 
-    Every module is imported from its bytecode, as a deployed worker imports it: pip compiles a
-    wheel's modules when it installs it (docs/deploying.md), and the libraries' when it installed
-    them. A checkout's own are compiled only where Python may write them, and a machine that sets
-    PYTHONDONTWRITEBYTECODE (this benchmark's does) compiled the service's 80-odd modules from
-    source on every start, about 30 ms the deployed service never pays. So each command is run
-    once untimed first, writing every module's bytecode to a cache of the run's own
-    (PYTHONPYCACHEPREFIX, then removed), and the timed runs read it from there.
+    Each runs with ``-OO``, as docs/deploying.md serves the workers, and imports every module from
+    its bytecode, as a deployed worker does: the guide compiles it when it installs the wheel.
+    Here it may not exist (``-OO`` reads its own, and a machine that sets PYTHONDONTWRITEBYTECODE,
+    as this benchmark's does, never writes any), and compiling from source on every start costs
+    what the deployed service never pays. So each command is run once untimed first, writing
+    every module's bytecode to a cache of the run's own (PYTHONPYCACHEPREFIX, then removed), and
+    the timed runs read it from there.
     """
     probe = (
         "import time; t0 = time.perf_counter(); from billing_service import create_app; "
@@ -182,7 +184,12 @@ def measure_startup(runs: int, env: dict[str, str]) -> dict[str, Any]:
     # As gunicorn's workers get it (bench/servers.py): none of the caller's FLASK_ or BILLING_.
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BILLING_"))}
     bytecode = tempfile.mkdtemp(prefix="billing-bench-bytecode-")
-    env = clean | env | {"PYTHONPATH": str(ROOT / "bench"), "PYTHONPYCACHEPREFIX": bytecode}
+    env = (
+        clean
+        | PRODUCTION_PYTHON
+        | env
+        | {"PYTHONPATH": str(ROOT / "bench"), "PYTHONPYCACHEPREFIX": bytecode}
+    )
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         for command in [*commands.values(), probe]:
