@@ -101,7 +101,7 @@ def main() -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    # Under -OO (PYTHONOPTIMIZE=2 left set after serving) there is no docstring.
+    # Under -OO (PYTHONOPTIMIZE=2 exported in the shell, say) there is no docstring.
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument(
         "--smoke", action="store_true", help="a second per load; targets not judged"

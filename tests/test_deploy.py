@@ -94,7 +94,7 @@ def deploy_dir(tmp_path: Path, wheel: Path) -> Path:
         script.write_text(f'#!/bin/sh\nexec "$(dirname "$0")/python" -m {tool} "$@"\n')
         script.chmod(0o755)
     # The guide's bytecode for the -OO workers, as written (here it compiles the wheel alone).
-    [compile_all] = [line for line in _commands(GUIDE) if line.startswith("venv/bin/python -m com")]
+    [compile_all] = [line for line in _commands(GUIDE) if " -m compileall " in line]
     subprocess.run(shlex.split(compile_all), cwd=deploy, check=True, capture_output=True)
     imported = subprocess.run(
         [venv_python, "-c", "import billing_service; print(billing_service.__file__)"],
